@@ -1,0 +1,75 @@
+/**
+ * X25519 (shared keys, Noise statics and ephemerals) on node:crypto (STACK.md: 30x noble), and the
+ * Ed25519 -> X25519 conversion (RFC 7748 birational map) from @noble/curves, which node:crypto lacks.
+ */
+import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { ed25519 } from '@noble/curves/ed25519.js'
+import { AsmtpError } from '../errors.js'
+
+export const X25519_KEY_BYTES = 32
+
+const PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex')
+const SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex')
+
+function privateObject (secretKey: Uint8Array): KeyObject {
+  if (secretKey.length !== X25519_KEY_BYTES) throw new AsmtpError('KEY_INVALID', `X25519 secret key must be 32 bytes, got ${secretKey.length}`)
+  return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, secretKey]), format: 'der', type: 'pkcs8' })
+}
+
+function publicObject (publicKey: Uint8Array): KeyObject {
+  if (publicKey.length !== X25519_KEY_BYTES) throw new AsmtpError('KEY_INVALID', `X25519 public key must be 32 bytes, got ${publicKey.length}`)
+  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' })
+}
+
+export interface X25519KeyPair {
+  publicKey: Uint8Array
+  secretKey: Uint8Array
+}
+
+export function generateX25519 (): X25519KeyPair {
+  const { privateKey, publicKey } = generateKeyPairSync('x25519')
+  const sk = privateKey.export({ format: 'der', type: 'pkcs8' })
+  const pk = publicKey.export({ format: 'der', type: 'spki' })
+  return { secretKey: new Uint8Array(sk.subarray(sk.length - 32)), publicKey: new Uint8Array(pk.subarray(pk.length - 32)) }
+}
+
+export function x25519PublicKey (secretKey: Uint8Array): Uint8Array {
+  const spki = createPublicKey(privateObject(secretKey)).export({ format: 'der', type: 'spki' })
+  return new Uint8Array(spki.subarray(spki.length - 32))
+}
+
+export function x25519KeyPairFromSecret (secretKey: Uint8Array): X25519KeyPair {
+  return { secretKey: new Uint8Array(secretKey), publicKey: x25519PublicKey(secretKey) }
+}
+
+/**
+ * X25519(secret, public). Throws AsmtpError KEY_INVALID for a malformed key or a low-order public
+ * key (all-zero shared secret, RFC 7748 section 6.1), which OpenSSL refuses.
+ */
+export function x25519 (secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
+  let out: Buffer
+  try {
+    out = diffieHellman({ privateKey: privateObject(secretKey), publicKey: publicObject(publicKey) })
+  } catch (err) {
+    if (err instanceof AsmtpError) throw err
+    throw new AsmtpError('KEY_INVALID', 'X25519 failed: the public key is of low order or malformed', { cause: err })
+  }
+  if (out.every(b => b === 0)) throw new AsmtpError('KEY_INVALID', 'X25519 produced an all-zero secret')
+  return new Uint8Array(out)
+}
+
+/** Ed25519 public key -> X25519 public key (for a node's public id or a device key as a Noise static). */
+export function ed25519PublicToX25519 (publicKey: Uint8Array): Uint8Array {
+  if (publicKey.length !== 32) throw new AsmtpError('KEY_INVALID', `Ed25519 public key must be 32 bytes, got ${publicKey.length}`)
+  try {
+    return ed25519.utils.toMontgomery(publicKey)
+  } catch (err) {
+    throw new AsmtpError('KEY_INVALID', 'Ed25519 public key is not a valid curve point', { cause: err })
+  }
+}
+
+/** Ed25519 seed -> X25519 secret key (the clamped first half of SHA-512(seed)). */
+export function ed25519SecretToX25519 (seed: Uint8Array): Uint8Array {
+  if (seed.length !== 32) throw new AsmtpError('KEY_INVALID', `Ed25519 secret key must be 32 bytes, got ${seed.length}`)
+  return ed25519.utils.toMontgomerySecret(seed)
+}

@@ -1,0 +1,76 @@
+/**
+ * The one error model of asmtp: an AsmtpError with a typed code. Every decoder of bytes from
+ * the network or a file throws this (never a TypeError/RangeError from deep inside); programmer
+ * errors (wrong argument types) stay TypeError/RangeError.
+ */
+export type AsmtpErrorCode =
+  // generic byte decoding
+  | 'DECODE_TRUNCATED'
+  | 'DECODE_TRAILING_BYTES'
+  | 'DECODE_INVALID'
+  | 'DECODE_TOO_LARGE'
+  // keys and key files
+  | 'KEY_INVALID'
+  | 'KEY_FILE_INVALID'
+  | 'KEY_FILE_PASSWORD'
+  | 'KEY_FILE_PERMISSIONS'
+  // passports
+  | 'PASSPORT_BAD_VERSION'
+  | 'PASSPORT_BAD_HASH'
+  | 'PASSPORT_BAD_SIGNATURE'
+  | 'PASSPORT_BAD_PROOF'
+  | 'PASSPORT_BAD_ENTRY'
+  | 'PASSPORT_UNKNOWN_ENTRY'
+  | 'PASSPORT_EMPTY'
+  | 'PASSPORT_BAD_GENESIS'
+  | 'PASSPORT_WRONG_ID'
+  | 'PASSPORT_NO_SHARED_KEY'
+  | 'LEDGER_FORK'
+  | 'LEDGER_BAD_PREVIOUS'
+  | 'LEDGER_TIME_BACKWARDS'
+  | 'LEDGER_ENTRY_IN_FUTURE'
+  | 'LEDGER_UNAUTHORIZED_AUTHOR'
+  | 'LEDGER_DUPLICATE_KEY'
+  | 'LEDGER_DUPLICATE_ALIAS'
+  | 'LEDGER_UNKNOWN_KEY'
+  | 'LEDGER_LAST_MASTER_KEY'
+  | 'LEDGER_SHARED_KEY_MISSING_SEAL'
+  | 'LEDGER_NOT_EXTENSION'
+  // envelopes
+  | 'ENVELOPE_TOO_SHORT'
+  | 'ENVELOPE_TOO_LARGE'
+  | 'ENVELOPE_BAD_SIZE'
+  | 'ENVELOPE_BAD_VERSION'
+  | 'ENVELOPE_DECRYPT_FAILED'
+  | 'ENVELOPE_BAD_PADDING'
+  | 'ENVELOPE_BAD_MAC'
+  | 'ENVELOPE_BODY_TOO_LARGE'
+  | 'ENVELOPE_WRONG_SENDER'
+  // transport, node and client channel
+  | 'FRAME_TOO_LARGE'
+  | 'FRAME_INVALID'
+  | 'HANDSHAKE_FAILED'
+  | 'UNAUTHORIZED_DEVICE'
+  | 'PROTOCOL_VIOLATION'
+  | 'TIMEOUT'
+  | 'ABORTED'
+  | 'RATE_LIMITED'
+  | 'QUEUE_FULL'
+  | 'NOT_FOUND'
+  | 'NOT_STARTED'
+  | 'CONFIG_INVALID'
+  | 'STORE_ERROR'
+
+export class AsmtpError extends Error {
+  override readonly name = 'AsmtpError'
+  readonly code: AsmtpErrorCode
+
+  constructor (code: AsmtpErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+  }
+}
+
+export function isAsmtpError (err: unknown, code?: AsmtpErrorCode): err is AsmtpError {
+  return err instanceof AsmtpError && (code === undefined || err.code === code)
+}

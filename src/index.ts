@@ -1,0 +1,6 @@
+/**
+ * asmtp: the package root. `cli/` imports only from here.
+ */
+export { AsmtpError, isAsmtpError, type AsmtpErrorCode } from './errors.js'
+export * from './bytes.js'
+export * from './crypto/index.js'
