@@ -4,3 +4,4 @@
 export { AsmtpError, isAsmtpError, type AsmtpErrorCode } from './errors.js'
 export * from './bytes.js'
 export * from './crypto/index.js'
+export * from './topic/index.js'
