@@ -1,0 +1,47 @@
+/**
+ * The one LevelDB of a node (level 10 / classic-level) and its sublevels (docs/STORAGE.md).
+ * Binary sublevels use the 'view' encoding (Uint8Array keys and values); names and the libp2p
+ * datastore use 'utf8' keys.
+ */
+import { Level } from 'level'
+import { SUBLEVELS } from './keys.js'
+
+export type RootDb = Level<Uint8Array, Uint8Array>
+
+function binary (root: RootDb, name: string) {
+  return root.sublevel<Uint8Array, Uint8Array>(name, { keyEncoding: 'view', valueEncoding: 'view' })
+}
+
+function named (root: RootDb, name: string) {
+  return root.sublevel<string, Uint8Array>(name, { keyEncoding: 'utf8', valueEncoding: 'view' })
+}
+
+export type BinarySublevel = ReturnType<typeof binary>
+export type NamedSublevel = ReturnType<typeof named>
+
+export interface StoreDb {
+  root: RootDb
+  meta: NamedSublevel
+  envelopes: BinarySublevel
+  envelopeHashes: BinarySublevel
+  envelopeExpiry: BinarySublevel
+  topics: BinarySublevel
+  passports: BinarySublevel
+  cursors: NamedSublevel
+  libp2p: NamedSublevel
+}
+
+export function createStoreDb (path: string): StoreDb {
+  const root: RootDb = new Level<Uint8Array, Uint8Array>(path, { keyEncoding: 'view', valueEncoding: 'view' })
+  return {
+    root,
+    meta: named(root, SUBLEVELS.meta),
+    envelopes: binary(root, SUBLEVELS.envelopes),
+    envelopeHashes: binary(root, SUBLEVELS.envelopeHashes),
+    envelopeExpiry: binary(root, SUBLEVELS.envelopeExpiry),
+    topics: binary(root, SUBLEVELS.topics),
+    passports: binary(root, SUBLEVELS.passports),
+    cursors: named(root, SUBLEVELS.cursors),
+    libp2p: named(root, SUBLEVELS.libp2p)
+  }
+}
