@@ -1,0 +1,54 @@
+/**
+ * The complete, commented default config.yaml that `asmtpd-cli default-config` prints.
+ * config.yaml.example in the repository root is byte-identical to it (a test checks).
+ */
+export const DEFAULT_CONFIG_YAML = `# asmtpd configuration (YAML). Every field but \`secret\` is optional; the values below are the
+# defaults. Relative paths are resolved against the folder of this file. Unknown fields are errors.
+# Reference: docs/CONFIGURATION.md
+
+# Path of the node key file (Ed25519). It gives the node its public id (what clients pin with
+# --remote-id) and its libp2p PeerId. Create it with: asmtpd-cli generate-new-key --output node.key
+# An encrypted key file is unlocked with the environment variable ASMTPD_KEY_PASSWORD.
+secret: ./node.key
+
+# Device keys allowed on the client channel: hex Ed25519 public keys (64 hex digits), one per
+# device, as printed by the client. Quote a key that happens to be all digits. Any other device is
+# disconnected before it can send a request.
+users: []
+
+client:
+  # host:port of the client channel (Noise IK over TCP). For IPv6 write '[::1]:9800' (quoted).
+  # Port 0 picks a free port.
+  listen: 127.0.0.1:9800
+
+network:
+  # libp2p listen multiaddrs (TCP, IPv4 and IPv6).
+  listen:
+    - /ip4/0.0.0.0/tcp/9801
+    - /ip6/::/tcp/9801
+  # Multiaddrs to announce to other nodes instead of the listen ones (e.g. a public address
+  # behind NAT or a port forward). Empty: announce the listen addresses.
+  announce: []
+  # Nodes to connect to at start, each a multiaddr ending in /p2p/<PeerId>, such as
+  # /ip4/203.0.113.7/tcp/9801/p2p/12D3KooW...
+  bootstrap: []
+
+storage:
+  # LevelDB folder: envelopes, passports, registered topics and the libp2p peer store.
+  path: ./data
+  # How long envelopes are kept for offline nodes and devices: a number of seconds or whole
+  # units d, h, m, s (14d, 36h, 1d12h). From 1s to 3650d.
+  retention: 14d
+
+limits:
+  # Largest envelope accepted, in bytes (1 to 65536).
+  max_envelope_size: 65536
+  # Rate limit: messages per second accepted from one peer.
+  max_peer_messages_per_second: 500
+  # Bound of the queue of envelopes waiting to be published (back-pressure on publishers).
+  max_publish_queue: 1024
+
+log:
+  # error | warn | info | debug (asmtpd --log-level overrides it; DEBUG=asmtp:* shows all logs).
+  level: info
+`
