@@ -1,0 +1,95 @@
+/**
+ * The libp2p host of a mail node (DESIGN.md "Node network", STACK.md "libp2p on loopback"):
+ * TCP (IPv4 and IPv6), noise, yamux, identify, ping, bootstrap, kad-dht in server mode on a
+ * private protocol id, and gossipsub with StrictNoSign, content-hash message ids, publishing to
+ * zero peers allowed and floodsub off. Peer store and DHT records live in the node's LevelDB
+ * (the datastore passed in).
+ */
+import { createHash } from 'node:crypto'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@libp2p/noise'
+import { yamux } from '@libp2p/yamux'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { bootstrap } from '@libp2p/bootstrap'
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
+import { kadDHT, passthroughMapper, type KadDHT, type SelectFn, type ValidateFn } from '@libp2p/kad-dht'
+import type { PrivateKey } from '@libp2p/interface'
+import type { Identify } from '@libp2p/identify'
+import type { Ping } from '@libp2p/ping'
+import type { Datastore } from 'interface-datastore'
+import type { Message } from '@libp2p/gossipsub'
+
+export const DHT_PROTOCOL = '/asmtp/kad/1.0.0'
+export const GOSSIPSUB_MAX_DATA_BYTES = 65536 + 1024
+
+// a type alias, not an interface: libp2p's ServiceMap needs an index signature
+export type AsmtpServices = {
+  identify: Identify
+  ping: Ping
+  pubsub: GossipSub
+  dht: KadDHT
+}
+
+export type AsmtpLibp2p = Libp2p<AsmtpServices>
+
+export interface Libp2pInit {
+  privateKey: PrivateKey
+  datastore: Datastore
+  listen: string[]
+  announce?: string[]
+  bootstrap?: string[]
+  validators: Record<string, ValidateFn>
+  selectors: Record<string, SelectFn>
+}
+
+/** StrictNoSign message id: sha256 of the data (messages do not name their author node). */
+function messageId (msg: Message): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(msg.data).digest())
+}
+
+export async function createAsmtpLibp2p (init: Libp2pInit): Promise<AsmtpLibp2p> {
+  const peerDiscovery = (init.bootstrap ?? []).length > 0
+    ? [bootstrap({ list: init.bootstrap ?? [], timeout: 0 })]
+    : []
+  return await createLibp2p({
+    start: false,
+    privateKey: init.privateKey,
+    datastore: init.datastore,
+    addresses: {
+      listen: init.listen,
+      announce: init.announce ?? []
+    },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery,
+    connectionGater: {
+      // loopback and private addresses must dial (tests, LANs); the default gater allows all
+      denyDialMultiaddr: () => false
+    },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      dht: kadDHT({
+        protocol: DHT_PROTOCOL,
+        clientMode: false,
+        peerInfoMapper: passthroughMapper,
+        validators: init.validators,
+        selectors: init.selectors,
+        allowQueryWithZeroPeers: true
+      }),
+      pubsub: gossipsub({
+        globalSignaturePolicy: 'StrictNoSign',
+        msgIdFn: messageId,
+        allowPublishToZeroTopicPeers: true,
+        ignoreDuplicatePublishError: true,
+        fallbackToFloodsub: false,
+        emitSelf: false,
+        maxInboundDataLength: GOSSIPSUB_MAX_DATA_BYTES,
+        messageProcessingConcurrency: 16
+      })
+    }
+  })
+}

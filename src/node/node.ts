@@ -1,0 +1,497 @@
+/**
+ * asmtpd, the mail node (DESIGN.md "Node network"): a libp2p host that keeps its users'
+ * passports and topics, meets the other node of each pair through the DHT, relays and stores
+ * envelopes on its users' topics, and serves and runs catch-up so that mail sent while a node
+ * was down arrives when it returns.
+ */
+import { EventEmitter } from 'node:events'
+import createDebug from 'debug'
+import type { PeerId } from '@libp2p/interface'
+import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
+import { toHex } from '../bytes.js'
+import type { Ed25519KeyPair } from '../crypto/index.js'
+import { AsmtpError } from '../errors.js'
+import type { NodeConfig } from '../config/index.js'
+import { assertEnvelopeShape, envelopeHash, verifyEnvelopeMac } from '../envelope/index.js'
+import { Passport, mergePassport } from '../passport/index.js'
+import { openStore, type Store, type StoredEnvelope, type RegisteredTopic } from '../store/index.js'
+import { nodeIdentity, type NodeIdentity } from './identity.js'
+import { createAsmtpLibp2p, type AsmtpLibp2p } from './libp2p.js'
+import { CATCHUP_PROTOCOL, handleCatchup, requestCatchup } from './catchup.js'
+import { PASSPORT_NAMESPACE, decodePassportRecord, passportDhtKey, selectPassportRecord, validatePassportRecord } from './passport-records.js'
+import { RateLimiter } from './rate-limit.js'
+import { gossipTopic, parseGossipTopic, topicCid } from './topic-names.js'
+import { TaskSet, withTimeout } from './tasks.js'
+
+const log = createDebug('asmtp:node')
+
+export const RENDEZVOUS_INTERVAL_MS = 30_000
+export const EXPIRY_INTERVAL_MS = 60_000
+export const DHT_TIMEOUT_MS = 10_000
+export const DIAL_TIMEOUT_MS = 5_000
+const MAX_CATCHUP_ROUNDS = 10_000
+const MAX_INBOUND_CATCHUPS = 8
+const MAX_PUBLISH_CONCURRENCY = 4
+const MAX_STARTUP_DIALS = 32
+const PASSPORT_REPUBLISH_MS = 10 * 60_000
+
+export interface AsmtpNodeInit {
+  config: NodeConfig
+  nodeKey: Ed25519KeyPair
+  /** ms between rendezvous rounds (provide + find providers + dial) @default 30000 */
+  rendezvousIntervalMs?: number
+  /** ms between deletions of expired envelopes @default 60000 */
+  expiryIntervalMs?: number
+}
+
+export type EnvelopeSource = 'local' | 'gossip' | 'catchup'
+
+export interface EnvelopeEvent {
+  topic: Uint8Array
+  seq: bigint
+  hash: Uint8Array
+  data: Uint8Array
+  source: EnvelopeSource
+}
+
+export interface PublishResult { stored: boolean, seq: bigint, hash: Uint8Array }
+
+export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> {
+  readonly config: NodeConfig
+  readonly identity: NodeIdentity
+  private store?: Store
+  private libp2p?: AsmtpLibp2p
+  private readonly topics = new Map<string, RegisteredTopic>()
+  private readonly tasks = new TaskSet()
+  private readonly catchups = new Map<string, Promise<void>>()
+  private readonly limiter: RateLimiter
+  private readonly rendezvousIntervalMs: number
+  private readonly expiryIntervalMs: number
+  private timers: NodeJS.Timeout[] = []
+  private inboundCatchups = 0
+  private publishQueue: Array<() => Promise<void>> = []
+  private publishing = 0
+  private pendingPublishes = 0
+  /** Counters of gossip validation outcomes (for tests, status and benchmarks). */
+  readonly stats = { accepted: 0, rejected: 0, ignored: 0, caughtUp: 0 }
+  private rendezvousRunning = false
+  private rendezvousAgain = false
+  private passportsAnnouncedAt = 0
+  private state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new'
+
+  constructor (init: AsmtpNodeInit) {
+    super()
+    this.config = init.config
+    this.identity = nodeIdentity(init.nodeKey)
+    this.limiter = new RateLimiter({ ratePerSecond: init.config.limits.maxPeerMessagesPerSecond })
+    this.rendezvousIntervalMs = init.rendezvousIntervalMs ?? RENDEZVOUS_INTERVAL_MS
+    this.expiryIntervalMs = init.expiryIntervalMs ?? EXPIRY_INTERVAL_MS
+  }
+
+  get publicId (): string { return this.identity.publicId }
+  get peerId (): string { return this.identity.peerId.toString() }
+  /** The client channel's address; null until the client channel is served. */
+  get clientAddress (): string | null { return null }
+
+  getMultiaddrs (): string[] {
+    return this.libp2p?.getMultiaddrs().map(String) ?? []
+  }
+
+  /** The libp2p host (for tests and tools); throws before start. */
+  get host (): AsmtpLibp2p {
+    if (this.libp2p === undefined) throw new AsmtpError('NOT_STARTED', 'node is not started')
+    return this.libp2p
+  }
+
+  private get db (): Store {
+    if (this.store === undefined || this.state !== 'started') throw new AsmtpError('NOT_STARTED', 'node is not started')
+    return this.store
+  }
+
+  async start (): Promise<void> {
+    if (this.state !== 'new') return
+    this.state = 'starting'
+    const store = await openStore({ path: this.config.storage.path, retentionMs: this.config.storage.retentionMs })
+    try {
+      this.store = store
+      const libp2p = await createAsmtpLibp2p({
+        privateKey: this.identity.privateKey,
+        datastore: store.datastore,
+        listen: this.config.network.listen,
+        announce: this.config.network.announce,
+        bootstrap: this.config.network.bootstrap,
+        validators: { [PASSPORT_NAMESPACE]: validatePassportRecord },
+        selectors: { [PASSPORT_NAMESPACE]: selectPassportRecord }
+      })
+      this.libp2p = libp2p
+      const pubsub = libp2p.services.pubsub
+      pubsub.addEventListener('subscription-change', (evt) => {
+        for (const sub of evt.detail.subscriptions) {
+          const topic = sub.subscribe ? parseGossipTopic(sub.topic) : undefined
+          if (topic !== undefined && this.topics.has(toHex(topic))) this.scheduleCatchup(evt.detail.peerId, topic)
+        }
+      })
+      await libp2p.handle(CATCHUP_PROTOCOL, (stream, connection) => {
+        const busy = this.inboundCatchups >= MAX_INBOUND_CATCHUPS
+        this.inboundCatchups++
+        void handleCatchup(stream, connection, libp2p.peerId, {
+          topicKey: (topic) => this.topics.get(toHex(topic))?.key,
+          list: async (topic, after, limit) => {
+            const page = await this.db.listEnvelopes(topic, { after, limit })
+            return { items: page.envelopes.map(e => ({ seq: e.seq, data: e.data })), cursor: page.cursor, more: page.more }
+          }
+        }, busy).finally(() => { this.inboundCatchups-- })
+      }, { maxInboundStreams: 4, maxOutboundStreams: 4 })
+      libp2p.addEventListener('peer:connect', () => { this.scheduleRendezvousIfLonely() })
+      await libp2p.start()
+      for (const t of await store.listTopics()) this.subscribe(t)
+      this.state = 'started'
+    } catch (err) {
+      this.state = 'stopped'
+      try {
+        await this.libp2p?.stop()
+      } catch {
+        // start failed: the first error is the one to report
+      }
+      await store.close().catch(() => {})
+      throw err
+    }
+    this.timers.push(setInterval(() => { this.scheduleRendezvous() }, this.rendezvousIntervalMs).unref())
+    this.timers.push(setInterval(() => { void this.tasks.run('expiry', async () => { await this.deleteExpired() }) }, this.expiryIntervalMs).unref())
+    void this.tasks.run('startup dials', async (signal) => { await this.dialKnownPeers(signal) })
+    this.scheduleRendezvous()
+    log('started %s (%s) on %o', this.publicId, this.peerId, this.getMultiaddrs())
+  }
+
+  async stop (): Promise<void> {
+    if (this.state !== 'started') {
+      if (this.state === 'new') this.state = 'stopped'
+      return
+    }
+    this.state = 'stopping'
+    for (const t of this.timers) clearInterval(t)
+    this.timers = []
+    const queued = this.publishQueue
+    this.publishQueue = []
+    await Promise.allSettled(queued.map(async job => { await job() }))
+    await this.tasks.stop()
+    await this.libp2p?.stop()
+    await this.store?.close()
+    this.state = 'stopped'
+    log('stopped')
+  }
+
+  // ---- topics ------------------------------------------------------------------------------
+
+  /** Registers a pairwise topic for a user (hex device key): subscribe, provide, catch up. */
+  async registerTopic (topic: Uint8Array, key: Uint8Array, owner: string): Promise<void> {
+    if (topic.length !== 32 || key.length !== 32) throw new AsmtpError('DECODE_INVALID', 'topic id and key must be 32 bytes each')
+    const registered = await this.db.registerTopic(topic, key, owner)
+    const isNew = !this.topics.has(toHex(topic))
+    this.subscribe(registered)
+    if (isNew) {
+      const pubsub = this.host.services.pubsub
+      for (const peer of pubsub.getSubscribers(gossipTopic(topic))) this.scheduleCatchup(peer, topic)
+      this.scheduleRendezvous()
+    }
+  }
+
+  async deregisterTopic (topic: Uint8Array, owner: string): Promise<void> {
+    const gone = await this.db.deregisterTopic(topic, owner)
+    if (gone) {
+      this.topics.delete(toHex(topic))
+      const name = gossipTopic(topic)
+      this.host.services.pubsub.topicValidators.delete(name)
+      this.host.services.pubsub.unsubscribe(name)
+    }
+  }
+
+  listTopics (): RegisteredTopic[] {
+    return [...this.topics.values()]
+  }
+
+  /** Topic peers currently subscribed on gossipsub (for tests and status). */
+  topicPeers (topic: Uint8Array): string[] {
+    return this.host.services.pubsub.getSubscribers(gossipTopic(topic)).map(String)
+  }
+
+  private subscribe (t: RegisteredTopic): void {
+    const name = gossipTopic(t.topic)
+    this.topics.set(toHex(t.topic), t)
+    const pubsub = this.host.services.pubsub
+    pubsub.topicValidators.set(name, async (peer, msg) => await this.validateGossip(peer, msg, t))
+    if (!pubsub.getTopics().includes(name)) pubsub.subscribe(name)
+  }
+
+  /**
+   * Gossipsub topic validator: rate limit per peer, envelope shape, MAC with the topic key; an
+   * accepted envelope is stored before it is forwarded. Reject feeds peer scoring.
+   */
+  private async validateGossip (peer: PeerId, msg: Message, t: RegisteredTopic): Promise<TopicValidatorResult> {
+    if (!this.limiter.take(peer.toString())) {
+      this.stats.ignored++
+      return TopicValidatorResult.Ignore
+    }
+    if (!this.acceptable(msg.data, t)) {
+      this.stats.rejected++
+      return TopicValidatorResult.Reject
+    }
+    try {
+      await this.storeAndEmit(t.topic, msg.data, 'gossip')
+    } catch (err) {
+      log.extend('error')('storing an envelope failed: %s', (err as Error).message)
+      this.stats.ignored++
+      return TopicValidatorResult.Ignore
+    }
+    this.stats.accepted++
+    return TopicValidatorResult.Accept
+  }
+
+  private acceptable (data: Uint8Array, t: RegisteredTopic): boolean {
+    try {
+      assertEnvelopeShape(data, this.config.limits.maxEnvelopeSize)
+    } catch {
+      return false
+    }
+    return verifyEnvelopeMac(data, { topic: t.topic, key: t.key })
+  }
+
+  private async storeAndEmit (topic: Uint8Array, data: Uint8Array, source: EnvelopeSource): Promise<PublishResult> {
+    const hash = envelopeHash(data)
+    const r = await this.db.putEnvelope(topic, data, hash)
+    if (r.stored) this.emit('envelope', { topic, seq: r.seq, hash: r.hash, data, source })
+    return r
+  }
+
+  // ---- envelopes ---------------------------------------------------------------------------
+
+  /**
+   * Publishes an envelope on a registered topic: checked, stored and delivered to local
+   * watchers at once, then sent on gossipsub through a bounded queue. Resolves when handed to
+   * gossipsub; QUEUE_FULL when the queue is full (back-pressure for the caller).
+   */
+  async publish (topic: Uint8Array, data: Uint8Array): Promise<PublishResult> {
+    const t = this.topics.get(toHex(topic))
+    if (t === undefined) throw new AsmtpError('NOT_FOUND', 'topic is not registered on this node')
+    assertEnvelopeShape(data, this.config.limits.maxEnvelopeSize)
+    if (!verifyEnvelopeMac(data, { topic: t.topic, key: t.key })) throw new AsmtpError('ENVELOPE_BAD_MAC', 'envelope MAC does not match the topic key')
+    if (this.pendingPublishes >= this.config.limits.maxPublishQueue) {
+      throw new AsmtpError('QUEUE_FULL', `publish queue is full (${this.config.limits.maxPublishQueue}); retry later`)
+    }
+    this.pendingPublishes++
+    try {
+      const r = await this.storeAndEmit(topic, data, 'local')
+      if (!r.stored) return r
+      const name = gossipTopic(topic)
+      await new Promise<void>((resolve, reject) => {
+        this.publishQueue.push(async () => {
+          if (this.state !== 'started') {
+            reject(new AsmtpError('NOT_STARTED', 'node stopped before the envelope was sent; it is stored and goes out by catch-up'))
+            return
+          }
+          try {
+            await this.host.services.pubsub.publish(name, data)
+            resolve()
+          } catch (err) {
+            reject(err instanceof Error ? err : new Error(String(err)))
+          }
+        })
+        this.drainPublishQueue()
+      })
+      return r
+    } finally {
+      this.pendingPublishes--
+    }
+  }
+
+  private drainPublishQueue (): void {
+    while (this.publishing < MAX_PUBLISH_CONCURRENCY && this.publishQueue.length > 0) {
+      const job = this.publishQueue.shift()
+      if (job === undefined) break
+      this.publishing++
+      void job().finally(() => {
+        this.publishing--
+        this.drainPublishQueue()
+      })
+    }
+  }
+
+  /** Envelopes the node holds on a topic after a cursor (for its users). */
+  async query (topic: Uint8Array, after = 0n, limit?: number): Promise<{ envelopes: StoredEnvelope[], cursor: bigint, more: boolean }> {
+    return await this.db.listEnvelopes(topic, { after, limit })
+  }
+
+  async countEnvelopes (topic?: Uint8Array): Promise<number> {
+    return await this.db.countEnvelopes(topic)
+  }
+
+  async deleteExpired (): Promise<number> {
+    const n = await this.db.deleteExpired()
+    if (n > 0) log('deleted %d expired envelopes', n)
+    return n
+  }
+
+  // ---- catch-up ----------------------------------------------------------------------------
+
+  private scheduleCatchup (peer: PeerId, topic: Uint8Array): void {
+    const k = `${peer.toString()}/${toHex(topic)}`
+    if (this.catchups.has(k) || this.state !== 'started') return
+    const p = this.tasks.run(`catch-up ${k}`, async (signal) => { await this.catchUp(peer, topic, signal) })
+      .finally(() => this.catchups.delete(k))
+    this.catchups.set(k, p)
+  }
+
+  /** Fetches what `peer` holds on `topic` since our cursor for it; returns how many were new. */
+  async catchUp (peer: PeerId, topic: Uint8Array, signal?: AbortSignal): Promise<number> {
+    const t = this.topics.get(toHex(topic))
+    if (t === undefined) return 0
+    const cursorName = `catchup/${peer.toString()}/${toHex(topic)}`
+    let cursor = await this.db.getCursor(cursorName)
+    let added = 0
+    for (let round = 0; round < MAX_CATCHUP_ROUNDS; round++) {
+      const stream = await this.host.dialProtocol(peer, CATCHUP_PROTOCOL, { signal: withTimeout(DIAL_TIMEOUT_MS, signal) })
+      const res = await requestCatchup({ stream, localPeer: this.host.peerId, remotePeer: peer, topic, key: t.key, cursor, signal })
+      for (const item of res.items) {
+        if (!this.acceptable(item.data, t)) {
+          log('catch-up from %s: dropped an invalid envelope', peer)
+          continue
+        }
+        if ((await this.storeAndEmit(topic, item.data, 'catchup')).stored) {
+          added++
+          this.stats.caughtUp++
+        }
+      }
+      if (res.cursor > cursor) {
+        cursor = res.cursor
+        await this.db.setCursor(cursorName, cursor)
+      }
+      if (!res.more || res.items.length === 0) break
+    }
+    if (added > 0) log('caught up %d envelopes from %s', added, peer)
+    return added
+  }
+
+  // ---- rendezvous --------------------------------------------------------------------------
+
+  private scheduleRendezvousIfLonely (): void {
+    if (this.state !== 'started') return
+    const pubsub = this.host.services.pubsub
+    for (const t of this.topics.values()) {
+      if (pubsub.getSubscribers(gossipTopic(t.topic)).length === 0) {
+        this.scheduleRendezvous()
+        return
+      }
+    }
+  }
+
+  /** Runs a rendezvous round now, or right after the running one. */
+  scheduleRendezvous (): void {
+    if (this.state !== 'started') return
+    if (this.rendezvousRunning) {
+      this.rendezvousAgain = true
+      return
+    }
+    this.rendezvousRunning = true
+    void this.tasks.run('rendezvous', async (signal) => {
+      do {
+        this.rendezvousAgain = false
+        await Promise.all([...this.topics.values()].map(async t => { await this.rendezvous(t.topic, signal) }))
+        if (Date.now() - this.passportsAnnouncedAt > PASSPORT_REPUBLISH_MS) {
+          this.passportsAnnouncedAt = Date.now()
+          await this.republishPassports(signal)
+        }
+      } while (this.rendezvousAgain && !signal.aborted)
+    }).finally(() => { this.rendezvousRunning = false })
+  }
+
+  /** Provides the topic's CID, looks up the other providers and dials them. */
+  async rendezvous (topic: Uint8Array, signal?: AbortSignal): Promise<void> {
+    const libp2p = this.host
+    const cid = topicCid(topic)
+    const provided = libp2p.contentRouting.provide(cid, { signal: withTimeout(DHT_TIMEOUT_MS, signal) })
+      .catch((err: Error) => { log('provide %s: %s', toHex(topic).slice(0, 8), err.message) })
+    try {
+      for await (const provider of libp2p.contentRouting.findProviders(cid, { signal: withTimeout(DHT_TIMEOUT_MS, signal) })) {
+        if (provider.id.equals(libp2p.peerId)) continue
+        if (libp2p.getConnections(provider.id).length > 0) continue
+        await libp2p.dial(provider.id, { signal: withTimeout(DIAL_TIMEOUT_MS, signal) })
+          .catch((err: Error) => { log('dial provider %s: %s', provider.id, err.message) })
+      }
+    } catch (err) {
+      log('find providers %s: %s', toHex(topic).slice(0, 8), (err as Error).message)
+    }
+    await provided
+  }
+
+  private async dialKnownPeers (signal: AbortSignal): Promise<void> {
+    const peers = await this.host.peerStore.all({ signal })
+    let dialed = 0
+    await Promise.all(peers.filter(p => !p.id.equals(this.host.peerId) && p.addresses.length > 0).slice(0, MAX_STARTUP_DIALS).map(async p => {
+      try {
+        await this.host.dial(p.id, { signal: withTimeout(DIAL_TIMEOUT_MS, signal) })
+        dialed++
+      } catch {
+        // a peer that moved or left; the DHT and bootstrap find the others
+      }
+    }))
+    if (dialed > 0) log('re-dialed %d known peers', dialed)
+  }
+
+  // ---- passports ---------------------------------------------------------------------------
+
+  /**
+   * Stores a user's passport after validating every block; an update must extend the chain
+   * held (a fork or another passport's chain is refused). Then puts it in the DHT.
+   */
+  async putPassport (exportBytes: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<Passport> {
+    const candidate = Passport.import(exportBytes)
+    const heldBytes = await this.db.getPassport(candidate.id)
+    const held = heldBytes === undefined ? null : Passport.import(heldBytes)
+    const merged = mergePassport(held, candidate)
+    if (held === null || merged.blocks.length > held.blocks.length) {
+      await this.db.putPassport(merged.id, merged.export())
+    }
+    await this.announcePassport(merged, options.signal)
+    return merged
+  }
+
+  /**
+   * Finds a passport by id: the DHT's best record merged with the one held here; the held one
+   * alone when the DHT has nothing. NOT_FOUND when neither has it.
+   */
+  async getPassport (id: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<Passport> {
+    const heldBytes = await this.db.getPassport(id)
+    let best = heldBytes === undefined ? null : Passport.import(heldBytes, { expectedId: id })
+    try {
+      const key = passportDhtKey(id)
+      const value = await this.host.contentRouting.get(key, { signal: withTimeout(DHT_TIMEOUT_MS, options.signal) })
+      const found = decodePassportRecord(key, value)
+      best = best === null ? found : mergePassport(best, found)
+    } catch (err) {
+      log('passport %s from the DHT: %s', toHex(id).slice(0, 8), (err as Error).message)
+    }
+    if (best === null) throw new AsmtpError('NOT_FOUND', `passport ${toHex(id)} not found`)
+    return best
+  }
+
+  private async announcePassport (p: Passport, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.host.contentRouting.put(passportDhtKey(p.id), p.export(), { signal: withTimeout(DHT_TIMEOUT_MS, signal) })
+    } catch (err) {
+      log('put passport %s in the DHT: %s', toHex(p.id).slice(0, 8), (err as Error).message)
+    }
+  }
+
+  private async republishPassports (signal: AbortSignal): Promise<void> {
+    for (const id of await this.db.listPassportIds()) {
+      if (signal.aborted) return
+      const bytes = await this.db.getPassport(id)
+      if (bytes !== undefined) await this.announcePassport(Passport.import(bytes), signal)
+    }
+  }
+}
+
+/** Creates a node (not started); `start()` opens its store and its libp2p host. */
+export async function createAsmtpNode (init: AsmtpNodeInit): Promise<AsmtpNode> {
+  return await Promise.resolve(new AsmtpNode(init))
+}
