@@ -106,6 +106,7 @@ export function signRegisterMasterKey (device: Ed25519KeyPair, fields: { alias: 
     expiry: fields.expiry ?? 0
   }
   if (body.passportId.length !== PASSPORT_ID_BYTES) throw new RangeError(`passport id must be ${PASSPORT_ID_BYTES} bytes`)
+  if (body.expiry !== 0 && body.expiry <= body.created) throw badEntry(`a master key must expire after it is created (${body.expiry} <= ${body.created})`)
   return { type: ENTRY_REGISTER_MASTER_KEY, ...body, proof: device.sign(registerProofMessage(body)) }
 }
 
