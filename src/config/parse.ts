@@ -22,10 +22,17 @@ export interface ParseConfigOptions {
   baseDir: string
 }
 
+const YAML_MESSAGES: Partial<Record<YAMLError['code'], string>> = {
+  DUPLICATE_KEY: 'the same key twice',
+  MULTIPLE_DOCS: 'more than one YAML document (a second ---)'
+}
+const QUOTE_HINT = '; quote a value that starts with [, {, !, &, * or @'
+
 function yamlProblem (err: YAMLError, lines: LineCounter): AsmtpError {
   const { line, col } = lines.linePos(err.pos[0])
-  const what = err.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? err.code
-  return configInvalid(`line ${line}, column ${col}`, `${what} (YAML syntax error; quote a value that starts with [, {, !, & or *)`, err)
+  const what = YAML_MESSAGES[err.code] ?? err.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? err.code
+  const hint = err.code === 'UNEXPECTED_TOKEN' || err.code === 'BAD_SCALAR_START' ? QUOTE_HINT : ''
+  return configInvalid(`line ${line}, column ${col}`, `YAML syntax error: ${what}${hint}`, err)
 }
 
 function readYaml (yamlText: string): unknown {
