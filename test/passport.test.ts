@@ -188,6 +188,8 @@ test('multi-block passport: export, import, file round trip, every device opens 
     assert.equal(next.blocks.length, 6)
     assert.deepEqual(Passport.import(next.export()).state.tipId, next.blocks[5].id)
     assert.throws(() => reloaded.rotateSharedKey(c, { time: sec(50) }), isCode('LEDGER_UNAUTHORIZED_AUTHOR'))
+    assert.throws(() => reloaded.removeDevice(c, a.publicKey, { time: sec(50) }), isCode('LEDGER_UNAUTHORIZED_AUTHOR'))
+    assert.throws(() => reloaded.addDevice(c, createRegistrationRequest({ device: Ed25519KeyPair.generate(), alias: 'x', passportId: p0.id, created: sec(41) }), { time: sec(50) }), isCode('LEDGER_UNAUTHORIZED_AUTHOR'))
   } finally {
     await rm(dir, { recursive: true, force: true })
   }

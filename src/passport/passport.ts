@@ -133,6 +133,7 @@ export class Passport {
       }
       time = registration.created
     }
+    this.assertAuthor(author, time)
     const shared = this.state.sharedPublicKey === null
       ? generateX25519()
       : { publicKey: this.state.sharedPublicKey, secretKey: this.openSharedSecret(author) }
@@ -143,6 +144,7 @@ export class Passport {
   /** Deregisters `key` and seals a NEW shared key to the remaining master keys (the removed device knew the old one). */
   removeDevice (author: Ed25519KeyPair, key: Uint8Array, options: PassportBuildOptions = {}): Passport {
     const time = this.blockTime(options)
+    this.assertAuthor(author, time)
     const deregister: Entry = { type: ENTRY_DEREGISTER_MASTER_KEY, key: new Uint8Array(key), created: time }
     const keys = this.activeKeysAt(time).filter(k => !equalBytes(k, key))
     return this.append(author, time, [deregister], generateX25519(), keys)
@@ -151,12 +153,20 @@ export class Passport {
   /** Seals a new shared key to every active master key; all pairwise topics change. */
   rotateSharedKey (author: Ed25519KeyPair, options: PassportBuildOptions = {}): Passport {
     const time = this.blockTime(options)
+    this.assertAuthor(author, time)
     return this.append(author, time, [], generateX25519(), this.activeKeysAt(time))
   }
 
   private blockTime (options: PassportBuildOptions): number {
     if (options.time !== undefined) return toPassportTime(options.time)
     return Math.max(toPassportTime(Date.now()), this.state.tipTime)
+  }
+
+  private assertAuthor (author: Ed25519KeyPair, time: number): void {
+    const mk = this.state.masterKeys.get(toHex(author.publicKey))
+    if (mk === undefined || !isMasterKeyActive(mk, time)) {
+      throw new AsmtpError('LEDGER_UNAUTHORIZED_AUTHOR', `device ${toHex(author.publicKey)} is not an active master key of passport ${toHex(this.id)}`)
+    }
   }
 
   private activeKeysAt (time: number): Uint8Array[] {
