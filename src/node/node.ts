@@ -18,7 +18,7 @@ import { openStore, type Store, type StoredEnvelope, type RegisteredTopic } from
 import { nodeIdentity, type NodeIdentity } from './identity.js'
 import { createAsmtpLibp2p, type AsmtpLibp2p } from './libp2p.js'
 import { CATCHUP_PROTOCOL, handleCatchup, requestCatchup } from './catchup.js'
-import { PASSPORT_NAMESPACE, decodePassportRecord, passportDhtKey, selectPassportRecord, validatePassportRecord } from './passport-records.js'
+import { PASSPORT_NAMESPACE, createPassportValidator, decodePassportRecord, passportDhtKey, selectPassportRecord } from './passport-records.js'
 import { RateLimiter } from './rate-limit.js'
 import { gossipTopic, parseGossipTopic, topicCid } from './topic-names.js'
 import { TaskSet, withTimeout } from './tasks.js'
@@ -120,7 +120,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> {
         listen: this.config.network.listen,
         announce: this.config.network.announce,
         bootstrap: this.config.network.bootstrap,
-        validators: { [PASSPORT_NAMESPACE]: validatePassportRecord },
+        validators: { [PASSPORT_NAMESPACE]: createPassportValidator(async (id) => await this.heldPassport(id)) },
         selectors: { [PASSPORT_NAMESPACE]: selectPassportRecord }
       })
       this.libp2p = libp2p
@@ -464,14 +464,25 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> {
     let best = heldBytes === undefined ? null : Passport.import(heldBytes, { expectedId: id })
     try {
       const key = passportDhtKey(id)
-      const value = await this.host.contentRouting.get(key, { signal: withTimeout(DHT_TIMEOUT_MS, options.signal) })
+      let value: Uint8Array | undefined
+      // the DHT service itself, not contentRouting: that wraps the selector's LEDGER_FORK in an AggregateError
+      for await (const event of this.host.services.dht.get(key, { signal: withTimeout(DHT_TIMEOUT_MS, options.signal) })) {
+        if (event.name === 'VALUE') value = event.value
+      }
+      if (value === undefined) throw new AsmtpError('NOT_FOUND', 'no record in the DHT')
       const found = decodePassportRecord(key, value)
       best = best === null ? found : mergePassport(best, found)
     } catch (err) {
+      if (err instanceof AsmtpError && err.code === 'LEDGER_FORK') throw err
       log('passport %s from the DHT: %s', toHex(id).slice(0, 8), (err as Error).message)
     }
     if (best === null) throw new AsmtpError('NOT_FOUND', `passport ${toHex(id)} not found`)
     return best
+  }
+
+  private async heldPassport (id: Uint8Array): Promise<Passport | undefined> {
+    const bytes = await this.store?.getPassport(id)
+    return bytes === undefined ? undefined : Passport.import(bytes, { expectedId: id })
   }
 
   private async announcePassport (p: Passport, signal?: AbortSignal): Promise<void> {

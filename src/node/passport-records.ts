@@ -5,7 +5,7 @@
  * forged block, a fork or a block by a removed key never replaces a valid chain.
  */
 import type { SelectFn, ValidateFn } from '@libp2p/kad-dht'
-import { fromHex, toHex } from '../bytes.js'
+import { equalBytes, fromHex, toHex } from '../bytes.js'
 import { AsmtpError } from '../errors.js'
 import { Passport, mergePassport } from '../passport/index.js'
 
@@ -27,34 +27,44 @@ export function decodePassportRecord (key: Uint8Array, value: Uint8Array): Passp
   return Passport.import(value, { expectedId: passportIdFromDhtKey(key) })
 }
 
-export const validatePassportRecord: ValidateFn = (key, value) => {
-  decodePassportRecord(key, value)
+/**
+ * Validator: a valid chain under its own id; where the node holds the passport itself (its
+ * users' passports), the record must be that chain or extend it, so a fork, a stale copy or
+ * another chain never replaces it here.
+ */
+export function createPassportValidator (held: (id: Uint8Array) => Promise<Passport | undefined>): ValidateFn {
+  return async (key, value) => {
+    const candidate = decodePassportRecord(key, value)
+    const ours = await held(candidate.id)
+    if (ours === undefined) return
+    const merged = mergePassport(ours, candidate)
+    if (merged !== candidate && candidate.blocks.length < ours.blocks.length) {
+      throw new AsmtpError('LEDGER_NOT_EXTENSION', 'record is an older state of a passport held here')
+    }
+  }
 }
 
+/**
+ * Selector: the longest valid chain. Two different chains of that length are a fork: reported
+ * as LEDGER_FORK rather than settled by chance.
+ */
 export const selectPassportRecord: SelectFn = (key, records) => {
-  let best = -1
-  let bestPassport: Passport | null = null
+  const valid: Array<{ i: number, p: Passport }> = []
   records.forEach((value, i) => {
-    let candidate: Passport
     try {
-      candidate = decodePassportRecord(key, value)
+      valid.push({ i, p: decodePassportRecord(key, value) })
     } catch {
-      return
-    }
-    if (bestPassport === null) {
-      best = i
-      bestPassport = candidate
-      return
-    }
-    try {
-      const merged = mergePassport(bestPassport, candidate)
-      if (merged === candidate) {
-        best = i
-        bestPassport = candidate
-      }
-    } catch {
-      // a fork of (or a different passport than) the chain we hold: never selected over it
+      // invalid records are never selected
     }
   })
-  return Math.max(0, best)
+  if (valid.length === 0) return 0
+  valid.sort((x, y) => y.p.blocks.length - x.p.blocks.length)
+  const best = valid[0]
+  for (const other of valid.slice(1)) {
+    if (other.p.blocks.length < best.p.blocks.length) break
+    if (!equalBytes(other.p.state.tipId, best.p.state.tipId)) {
+      throw new AsmtpError('LEDGER_FORK', `passport ${toHex(best.p.id)} has two different chains of ${best.p.blocks.length} blocks in the DHT`)
+    }
+  }
+  return best.i
 }
