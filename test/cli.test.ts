@@ -11,6 +11,10 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { DEFAULT_CONFIG_YAML, loadConfig } from '../src/config/index.js'
 import { Ed25519KeyPair, readKeyFile } from '../src/crypto/index.js'
 import { nodeIdentity } from '../src/node/identity.js'
+import { AsmtpError } from '../src/errors.js'
+import { CommanderError } from 'commander'
+import { Writable } from 'node:stream'
+import { createOutput, debugNamespacesFor, describeError, exitCodeFor } from '../cli/output.js'
 
 const CLI = fileURLToPath(new URL('../cli/asmtpd-cli.js', import.meta.url))
 const DAEMON = fileURLToPath(new URL('../cli/asmtpd.js', import.meta.url))
@@ -75,6 +79,41 @@ async function newKey (name: string, env: Record<string, string> = {}): Promise<
   const ids = JSON.parse(r.stdout) as { publicId: string, peerId: string }
   return { path, ...ids }
 }
+
+test('output: errors map to one line and an exit code', () => {
+  assert.equal(exitCodeFor(new AsmtpError('CONFIG_INVALID', 'config: x: bad')), 2)
+  assert.equal(exitCodeFor(new AsmtpError('KEY_FILE_INVALID', 'key file k cannot be read: ENOENT')), 1)
+  assert.equal(exitCodeFor(new CommanderError(1, 'commander.unknownOption', 'x')), 2)
+  assert.equal(exitCodeFor(new CommanderError(0, 'commander.helpDisplayed', '')), 0)
+  assert.equal(exitCodeFor(new Error('boom')), 1)
+  assert.equal(describeError(new AsmtpError('KEY_FILE_PASSWORD', 'key file k: wrong password'), { KEY_FILE_PASSWORD: 'hint' }), 'key file k: wrong password (hint)')
+  const exists = Object.assign(new Error('EEXIST: file already exists'), { code: 'EEXIST', syscall: 'open', path: '/x/node.key' })
+  assert.equal(describeError(exists), '/x/node.key already exists; not overwriting it')
+  const inUse = Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE', syscall: 'listen', address: '127.0.0.1', port: 9800 })
+  assert.equal(describeError(new Error('wrapped', { cause: inUse })), 'cannot listen on 127.0.0.1:9800: address already in use (EADDRINUSE)')
+  const listen = Object.assign(new Error('Some configured addresses failed to be listened on, ...:\n\n  /ip4/127.0.0.1/tcp/1: Error: listen EADDRINUSE: address already in use 127.0.0.1:1\n    at Server.setupListenHandle\n'), { name: 'UnsupportedListenAddressesError' })
+  assert.equal(describeError(listen), 'network.listen /ip4/127.0.0.1/tcp/1: cannot listen: address already in use (EADDRINUSE)')
+  assert.equal(describeError(new Error('two\nlines')), 'two lines')
+})
+
+test('output: log levels filter stderr and choose the debug namespaces', () => {
+  let err = ''
+  let out = ''
+  const sink = (append: (s: string) => void): Writable => new Writable({ write (chunk: Buffer, _enc, cb) { append(chunk.toString()); cb() } })
+  const o = createOutput('prog', { level: 'warn', stdout: sink(s => { out += s }), stderr: sink(s => { err += s }) })
+  o.info('hidden')
+  o.debug('hidden')
+  o.warn('shown')
+  o.error('also shown')
+  o.print('result')
+  assert.equal(err, 'prog: shown\nprog: also shown\n')
+  assert.equal(out, 'result\n')
+  assert.equal(o.fail(new AsmtpError('CONFIG_INVALID', 'config: users[0]: bad')), 2)
+  assert.equal(err.split('\n').at(-2), 'prog: config: users[0]: bad')
+  assert.equal(debugNamespacesFor('error'), 'asmtp:*:error')
+  assert.equal(debugNamespacesFor('info'), 'asmtp:*:error,asmtp:*:warn,asmtp:*:info')
+  assert.equal(debugNamespacesFor('debug'), 'asmtp:*')
+})
 
 test('default-config prints DEFAULT_CONFIG_YAML, and that file parses as a config', async () => {
   const r = await cli(['default-config'])
@@ -214,8 +253,8 @@ async function runnableConfig (name: string, listen = '/ip4/127.0.0.1/tcp/0'): P
 
 interface Running { child: ChildProcess, stdout: () => string, done: Promise<Result> }
 
-async function startDaemon (configPath: string): Promise<Running> {
-  const child = launch(DAEMON, ['--config', configPath], {})
+async function startDaemon (configPath: string, args: readonly string[] = []): Promise<Running> {
+  const child = launch(DAEMON, ['--config', configPath, ...args], {})
   const done = collect(child, READY_TIMEOUT_MS + RUN_TIMEOUT_MS)
   let stdout = ''
   child.stdout?.on('data', (chunk: string) => { stdout += chunk })
@@ -246,6 +285,18 @@ test('asmtpd starts from the default config, prints its identity and ready, and 
   const r = await running.done
   assert.equal(r.code, 0, r.stderr)
   assert.ok((await stat(join(dir, 'run-data'))).isDirectory(), 'storage folder created under the config folder')
+})
+
+test('asmtpd --log-level debug shows the node\'s asmtp:* logs; the default level does not (needs the node)', async () => {
+  const config = await runnableConfig('verbose')
+  for (const [args, shown] of [[['--log-level', 'debug'], true], [[], false]] as const) {
+    const running = await startDaemon(config.path, args)
+    running.child.kill('SIGTERM')
+    const r = await running.done
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(/asmtp:node /.test(r.stderr), shown, r.stderr)
+    assert.match(r.stderr, /asmtpd: stopped/)
+  }
 })
 
 test('asmtpd exits 130 on a second signal during shutdown (needs the node)', async () => {
