@@ -13,6 +13,7 @@ import {
   openNoiseX, sealNoiseX, NOISE_MAX_MESSAGE_BYTES, NOISE_X_MAX_PAYLOAD_BYTES, NOISE_X_OVERHEAD_BYTES, NOISE_X_PROTOCOL_NAME
 } from '../src/envelope/index.js'
 import { CipherState } from '../src/envelope/symmetric-state.js'
+import { STATIC_DH_CACHE_SIZE } from '../src/envelope/dh.js'
 
 interface NoiseVector {
   source: string
@@ -202,4 +203,24 @@ test('CipherState (Noise spec 5.1): nonce counter encoding agrees with noise-han
   const d = new CipherState()
   assert.equal(d.hasKey(), false)
   assert.equal(d.encryptWithAd(ad, pt), pt, 'no key: plaintext passes through (spec 5.1)')
+})
+
+test('static-static DH cache: more contacts than the cache holds, each still opens with its own sender key', () => {
+  const recipient = generateX25519()
+  const prologue = new Uint8Array(0)
+  const senders = Array.from({ length: STATIC_DH_CACHE_SIZE + 5 }, () => generateX25519())
+  const messages = senders.map((s, i) => sealNoiseX({ senderStatic: s, recipientStaticPublic: recipient.publicKey, prologue, payload: new Uint8Array([i & 0xff]) }))
+  const check = (i: number): void => {
+    const opened = openNoiseX({ recipientStatic: recipient, prologue, message: messages[i] })
+    assert.deepEqual(opened.senderStatic, senders[i].publicKey)
+    assert.equal(opened.payload[0], i & 0xff)
+  }
+  for (let i = 0; i < senders.length; i++) check(i)
+  check(0)
+  check(senders.length - 1)
+  // the same sender key to two recipients, and the other way round: no cache cross-talk
+  const other = generateX25519()
+  const m = sealNoiseX({ senderStatic: senders[0], recipientStaticPublic: other.publicKey, prologue, payload: new Uint8Array(1) })
+  assert.throws(() => openNoiseX({ recipientStatic: recipient, prologue, message: m }), isCode('ENVELOPE_DECRYPT_FAILED'))
+  assert.deepEqual(openNoiseX({ recipientStatic: other, prologue, message: m }).senderStatic, senders[0].publicKey)
 })

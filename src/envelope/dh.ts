@@ -2,8 +2,10 @@
  * X25519 for the Noise DH function (Noise spec 4.1) on node:crypto KeyObjects, imported as JWK.
  * Importing a raw key as JWK costs ~25 us (private) and ~5 us (public); the PKCS#8/SPKI DER import
  * that src/crypto/x25519.ts uses costs ~350 us and ~80 us, ten times the DH itself. Static private
- * keys are imported once and cached per key pair, so sealing and opening an envelope pay only
- * for the ephemeral and the DHs. Key pairs passed here must be treated as immutable.
+ * keys are imported once and cached per key pair, and the static-static DH of a pair of contacts
+ * (the same for every envelope between them) is kept in a small LRU per key pair, so sealing and
+ * opening an envelope pay for the ephemeral DH only. Key pairs passed here must be treated as
+ * immutable.
  */
 import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { AsmtpError } from '../errors.js'
@@ -11,7 +13,11 @@ import type { X25519KeyPair } from '../crypto/x25519.js'
 
 export const DHLEN = 32
 
+/** Static-static secrets kept per local key pair (one per contact public key). */
+export const STATIC_DH_CACHE_SIZE = 1024
+
 const privateCache = new WeakMap<Uint8Array, KeyObject>()
+const staticDhCache = new WeakMap<Uint8Array, Map<string, Uint8Array>>()
 
 function b64url (bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url')
@@ -67,4 +73,32 @@ export function dh (privateKey: KeyObject, publicKey: KeyObject): Uint8Array | n
   let acc = 0
   for (let i = 0; i < out.length; i++) acc |= out[i] ?? 0
   return acc === 0 ? null : out
+}
+
+/**
+ * DH(pair, publicKey) for two static keys, cached per `pair` (least recently used evicted first).
+ * Returns null for a low-order public key, which is never cached.
+ */
+export function staticDh (pair: X25519KeyPair, publicKey: Uint8Array): Uint8Array | null {
+  const privateKey = x25519PrivateObject(pair)
+  let cache = staticDhCache.get(pair.secretKey)
+  if (cache === undefined) {
+    cache = new Map()
+    staticDhCache.set(pair.secretKey, cache)
+  }
+  const id = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString('base64')
+  const hit = cache.get(id)
+  if (hit !== undefined) {
+    cache.delete(id)
+    cache.set(id, hit)
+    return hit
+  }
+  const shared = dh(privateKey, x25519PublicObject(publicKey))
+  if (shared === null) return null
+  if (cache.size >= STATIC_DH_CACHE_SIZE) {
+    const oldest = cache.keys().next()
+    if (oldest.done !== true) cache.delete(oldest.value)
+  }
+  cache.set(id, shared)
+  return shared
 }

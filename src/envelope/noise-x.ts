@@ -10,10 +10,9 @@
  * recipient's. noise-handshake has no X pattern, so its single message is written here on the
  * spec 5 objects. Message = e (32) ‖ ENCRYPT(s) (32 + 16) ‖ ENCRYPT(payload) (len + 16).
  */
-import type { KeyObject } from 'node:crypto'
 import { AsmtpError } from '../errors.js'
 import type { X25519KeyPair } from '../crypto/x25519.js'
-import { DHLEN, dh, generateEphemeral, x25519PrivateObject, x25519PublicObject } from './dh.js'
+import { DHLEN, dh, generateEphemeral, staticDh, x25519PrivateObject, x25519PublicObject } from './dh.js'
 import { CIPHER_TAG_BYTES, SymmetricState } from './symmetric-state.js'
 
 export const NOISE_X_PROTOCOL_NAME = 'Noise_X_25519_ChaChaPoly_BLAKE2b'
@@ -49,8 +48,7 @@ export interface OpenedNoiseX {
   handshakeHash: Uint8Array
 }
 
-function mixDh (state: SymmetricState, privateKey: KeyObject, publicKey: KeyObject, what: string): void {
-  const shared = dh(privateKey, publicKey)
+function mixDh (state: SymmetricState, shared: Uint8Array | null, what: string): void {
   if (shared === null) throw new AsmtpError('ENVELOPE_DECRYPT_FAILED', `Noise X: ${what} DH gave a low-order result`)
   state.mixKey(shared)
 }
@@ -73,7 +71,6 @@ export function sealNoiseXInto (init: SealNoiseXInit, out: Uint8Array, offset: n
     throw new AsmtpError('ENVELOPE_BODY_TOO_LARGE', `Noise X payload of ${payload.length} bytes exceeds ${NOISE_X_MAX_PAYLOAD_BYTES}`)
   }
   if (out.length - offset < NOISE_X_OVERHEAD_BYTES + payload.length) throw new RangeError('output buffer too small for the Noise X message')
-  const rs = x25519PublicObject(recipientStaticPublic)
   const e = init.ephemeral === undefined
     ? generateEphemeral()
     : { publicKey: init.ephemeral.publicKey, privateObject: x25519PrivateObject(init.ephemeral) }
@@ -82,11 +79,11 @@ export function sealNoiseXInto (init: SealNoiseXInit, out: Uint8Array, offset: n
   out.set(e.publicKey, offset)
   state.mixHash(e.publicKey)
   // es
-  mixDh(state, e.privateObject, rs, 'es')
+  mixDh(state, dh(e.privateObject, x25519PublicObject(recipientStaticPublic)), 'es')
   // s
   out.set(state.encryptAndHash(senderStatic.publicKey), offset + DHLEN)
   // ss
-  mixDh(state, x25519PrivateObject(senderStatic), rs, 'ss')
+  mixDh(state, staticDh(senderStatic, recipientStaticPublic), 'ss')
   // payload; the sender never reads the final h, so its MixHash is skipped
   out.set(state.encryptAndHash(payload, false), offset + DHLEN + ENCRYPTED_S_BYTES)
 }
@@ -110,18 +107,17 @@ export function openNoiseXMessage (init: OpenNoiseXInit, withHash: boolean): Ope
   if (message.length > NOISE_MAX_MESSAGE_BYTES) {
     throw new AsmtpError('ENVELOPE_TOO_LARGE', `Noise X message of ${message.length} bytes exceeds ${NOISE_MAX_MESSAGE_BYTES}`)
   }
-  const s = x25519PrivateObject(recipientStatic)
   const state = initialize(prologue, recipientStatic.publicKey)
   // -> e
   const re = message.subarray(0, DHLEN)
   state.mixHash(re)
   // es
-  mixDh(state, s, x25519PublicObject(re), 'es')
+  mixDh(state, dh(x25519PrivateObject(recipientStatic), x25519PublicObject(re)), 'es')
   // s
   const rs = state.decryptAndHash(message.subarray(DHLEN, DHLEN + ENCRYPTED_S_BYTES))
   if (rs === null) throw new AsmtpError('ENVELOPE_DECRYPT_FAILED', 'Noise X: the sender static key does not decrypt (wrong recipient, prologue or tampered)')
   // ss
-  mixDh(state, s, x25519PublicObject(rs), 'ss')
+  mixDh(state, staticDh(recipientStatic, rs), 'ss')
   const payload = state.decryptAndHash(message.subarray(DHLEN + ENCRYPTED_S_BYTES), withHash)
   if (payload === null) throw new AsmtpError('ENVELOPE_DECRYPT_FAILED', 'Noise X: the payload does not decrypt (tampered)')
   return { senderStatic: rs, payload, handshakeHash: state.handshakeHash() }
