@@ -1,0 +1,10 @@
+/** The client channel between a node and its users' devices (docs/CLIENT-CHANNEL.md). */
+export * from './limits.js'
+export type { ClientBackend, BackendEnvelope, ExportablePassport } from './backend.js'
+export { createClientServer, type ClientServer, type ClientServerInit } from './server.js'
+export { connectClient, WRONG_NODE_MESSAGE, type ConnectClientInit } from './connect.js'
+export { ClientConnection, type RequestOptions, type WatchOptions, type EnvelopeListener } from './client.js'
+export { ErrorCode, errorCodeName } from './error-codes.js'
+export { MessageType } from './messages.js'
+export type { PublishReply, QueryReply, WatchPush, StoredItem } from './messages.js'
+export { channelStaticKey, nodeStaticFromId } from './handshake.js'
