@@ -8,17 +8,25 @@ import { AsmtpError } from '../errors.js'
 
 export const X25519_KEY_BYTES = 32
 
-const PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex')
-const SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex')
+// Raw keys are imported as JWK: ~25 us (private) and ~5 us (public), against ~350 us and ~80 us
+// for PKCS#8/SPKI DER. OpenSSL derives the public half from `d`; the importer only needs an `x`.
+const b64url = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url')
+const PLACEHOLDER_X = b64url(new Uint8Array(32))
 
 function privateObject (secretKey: Uint8Array): KeyObject {
   if (secretKey.length !== X25519_KEY_BYTES) throw new AsmtpError('KEY_INVALID', `X25519 secret key must be 32 bytes, got ${secretKey.length}`)
-  return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, secretKey]), format: 'der', type: 'pkcs8' })
+  return createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64url(secretKey), x: PLACEHOLDER_X }, format: 'jwk' })
 }
 
 function publicObject (publicKey: Uint8Array): KeyObject {
   if (publicKey.length !== X25519_KEY_BYTES) throw new AsmtpError('KEY_INVALID', `X25519 public key must be 32 bytes, got ${publicKey.length}`)
-  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' })
+  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64url(publicKey) }, format: 'jwk' })
+}
+
+function rawPublic (key: KeyObject): Uint8Array {
+  const x = key.export({ format: 'jwk' }).x
+  if (x === undefined) throw new AsmtpError('KEY_INVALID', 'X25519 key has no public part')
+  return new Uint8Array(Buffer.from(x, 'base64url'))
 }
 
 export interface X25519KeyPair {
@@ -28,14 +36,13 @@ export interface X25519KeyPair {
 
 export function generateX25519 (): X25519KeyPair {
   const { privateKey, publicKey } = generateKeyPairSync('x25519')
-  const sk = privateKey.export({ format: 'der', type: 'pkcs8' })
-  const pk = publicKey.export({ format: 'der', type: 'spki' })
-  return { secretKey: new Uint8Array(sk.subarray(sk.length - 32)), publicKey: new Uint8Array(pk.subarray(pk.length - 32)) }
+  const d = privateKey.export({ format: 'jwk' }).d
+  if (d === undefined) throw new AsmtpError('KEY_INVALID', 'X25519 key generation returned no secret')
+  return { secretKey: new Uint8Array(Buffer.from(d, 'base64url')), publicKey: rawPublic(publicKey) }
 }
 
 export function x25519PublicKey (secretKey: Uint8Array): Uint8Array {
-  const spki = createPublicKey(privateObject(secretKey)).export({ format: 'der', type: 'spki' })
-  return new Uint8Array(spki.subarray(spki.length - 32))
+  return rawPublic(createPublicKey(privateObject(secretKey)))
 }
 
 export function x25519KeyPairFromSecret (secretKey: Uint8Array): X25519KeyPair {

@@ -1,0 +1,247 @@
+/**
+ * Benchmarks across node processes on 127.0.0.1: one hop (A -> B) latency and sustained 1 KiB
+ * throughput, and a 5-node chain, each for asmtp nodes and for the baseline (bare gossipsub with
+ * the same transports) in the same run. Workers are killed on exit and on Ctrl-C.
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { generateX25519, toHex } from '../src/index.js'
+import { deriveTopic } from '../src/topic/index.js'
+import { summary } from './stats.js'
+import type { ScenarioResult } from './report.js'
+
+type Mode = 'asmtp' | 'bare'
+const WORKER = fileURLToPath(new URL('./node-worker.js', import.meta.url))
+const REQUEST_TIMEOUT_MS = 120_000
+const live = new Set<ChildProcess>()
+
+function killAll (): void {
+  for (const c of live) c.kill('SIGKILL')
+}
+process.on('exit', killAll)
+process.on('SIGINT', () => { killAll(); process.exit(130) })
+process.on('SIGTERM', () => { killAll(); process.exit(143) })
+
+class Worker {
+  private nextId = 1
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void, timer: NodeJS.Timeout }>()
+  readonly received = new Map<string, number>()
+  private waiters: Array<() => void> = []
+  peerId = ''
+  addrs: string[] = []
+
+  private constructor (private readonly child: ChildProcess) {
+    child.on('message', (msg: { id?: number, ok?: boolean, result?: unknown, error?: string, event?: string, hash?: string, t?: number }) => {
+      if (msg.event === 'received' && msg.hash !== undefined && msg.t !== undefined) {
+        this.received.set(msg.hash, msg.t)
+        const w = this.waiters
+        this.waiters = []
+        for (const f of w) f()
+        return
+      }
+      if (msg.id === undefined) return
+      const p = this.pending.get(msg.id)
+      if (p === undefined) return
+      this.pending.delete(msg.id)
+      clearTimeout(p.timer)
+      if (msg.ok === true) p.resolve(msg.result)
+      else p.reject(new Error(msg.error ?? 'worker error'))
+    })
+    child.on('exit', (code) => {
+      live.delete(child)
+      for (const p of this.pending.values()) p.reject(new Error(`worker exited with ${code}`))
+      this.pending.clear()
+    })
+  }
+
+  static async spawn (mode: Mode): Promise<Worker> {
+    const child = fork(WORKER, [mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] })
+    live.add(child)
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new Error('worker did not start')) }, 30_000)
+      child.once('message', () => { clearTimeout(timer); resolve() })
+      child.once('error', reject)
+    })
+    return new Worker(child)
+  }
+
+  async call<T> (cmd: string, args: Record<string, unknown> = {}): Promise<T> {
+    const id = this.nextId++
+    return await new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => { this.pending.delete(id); reject(new Error(`worker ${cmd} timed out`)) }, REQUEST_TIMEOUT_MS)
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer })
+      this.child.send({ id, cmd, ...args })
+    })
+  }
+
+  async waitReceived (hash: string, timeoutMs = 10_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const t = this.received.get(hash)
+      if (t !== undefined) return t
+      if (Date.now() > deadline) throw new Error('message lost: not received within the timeout')
+      await new Promise<void>(resolve => {
+        const timer = setTimeout(resolve, 100)
+        this.waiters.push(() => { clearTimeout(timer); resolve() })
+      })
+    }
+  }
+
+  async start (bootstrap: string[]): Promise<void> {
+    const r = await this.call<{ peerId: string, addrs: string[] }>('start', { bootstrap })
+    this.peerId = r.peerId
+    this.addrs = r.addrs
+  }
+
+  async stop (): Promise<void> {
+    await this.call('stop').catch(() => {})
+    this.child.disconnect()
+    live.delete(this.child)
+  }
+}
+
+async function waitSubscribed (a: Worker, peerId: string, timeoutMs = 60_000): Promise<number> {
+  const start = Date.now()
+  for (;;) {
+    if ((await a.call<string[]>('subscribers')).includes(peerId)) return Date.now() - start
+    if (Date.now() - start > timeoutMs) throw new Error('nodes of the pair never met on their topic')
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}
+
+interface Net { workers: Worker[], pair: { senderSecret: string, recipientPublic: string, topic: string, key: string }, meetMs: number }
+
+/** n processes bootstrapped in a chain (each dials the previous one); the two ends join a pairwise topic. */
+async function startChain (mode: Mode, n: number, relaysJoin: boolean): Promise<Net> {
+  const workers = await Promise.all(Array.from({ length: n }, async () => await Worker.spawn(mode)))
+  for (let i = 0; i < n; i++) await workers[i].start(i === 0 ? [] : [workers[i - 1].addrs[0]])
+  const alice = generateX25519()
+  const bob = generateX25519()
+  const t = deriveTopic(alice.secretKey, bob.publicKey)
+  const pair = { senderSecret: toHex(alice.secretKey), recipientPublic: toHex(bob.publicKey), topic: toHex(t.topic), key: toHex(t.key) }
+  const joiners = relaysJoin ? workers : [workers[0], workers[n - 1]]
+  for (const w of joiners) await w.call('join', { topic: pair.topic, key: pair.key })
+  const first = workers[0]
+  const last = workers[n - 1]
+  // wait until every hop of the path is subscribed (a chain for the baseline, the two ends for asmtp)
+  let meetMs = 0
+  if (relaysJoin) {
+    for (let i = 0; i + 1 < n; i++) meetMs += await waitSubscribed(workers[i], workers[i + 1].peerId)
+  } else {
+    meetMs = await waitSubscribed(first, last.peerId)
+  }
+  return { workers, pair, meetMs }
+}
+
+async function latency (net: Net, count: number): Promise<{ median: number, p99: number }> {
+  const sender = net.workers[0]
+  const receiver = net.workers[net.workers.length - 1]
+  await sender.call('prepare', { n: count + 20, size: 1024, ...net.pair })
+  await receiver.call('report-each', { on: true })
+  const samples: number[] = []
+  for (let i = 0; i < count + 20; i++) {
+    const sent = await sender.call<{ hash: string, t: number }>('publish-one', { index: i })
+    const t = await receiver.waitReceived(sent.hash)
+    if (i >= 20) samples.push(t - sent.t)
+  }
+  await receiver.call('report-each', { on: false })
+  const s = summary(samples)
+  return { median: s.median, p99: s.p99 }
+}
+
+interface Throughput { perSecond: number, sent: number, received: number, senderPeakRssMb: number, receiverPeakRssMb: number, receiverRssGrowthMb: number }
+
+async function throughput (net: Net, durationMs: number, rate: number): Promise<Throughput> {
+  const sender = net.workers[0]
+  const receiver = net.workers[net.workers.length - 1]
+  await sender.call('prepare', { n: Math.ceil((durationMs / 1000) * rate), size: 1024, ...net.pair })
+  await sender.call('reset')
+  await receiver.call('reset')
+  const flood = await sender.call<{ sent: number, failed: number, ms: number }>('flood', { durationMs })
+  // let in-flight messages land: wait until the count stops moving (bounded)
+  let last = -1
+  for (let i = 0; i < 100; i++) {
+    const s = await receiver.call<{ receivedCount: number }>('stats')
+    if (s.receivedCount === last || s.receivedCount >= flood.sent) break
+    last = s.receivedCount
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
+  const rs = await receiver.call<{ receivedCount: number, firstReceived: number, lastReceived: number, peakRss: number, rssSamples: number[] }>('stats')
+  const ss = await sender.call<{ peakRss: number }>('stats')
+  const span = Math.max(1, rs.lastReceived - rs.firstReceived)
+  const early = rs.rssSamples.slice(0, Math.max(1, Math.floor(rs.rssSamples.length / 4)))
+  return {
+    perSecond: (rs.receivedCount * 1000) / span,
+    sent: flood.sent,
+    received: rs.receivedCount,
+    senderPeakRssMb: ss.peakRss,
+    receiverPeakRssMb: rs.peakRss,
+    receiverRssGrowthMb: rs.peakRss - Math.max(...early)
+  }
+}
+
+async function stopAll (net: Net | undefined): Promise<void> {
+  if (net !== undefined) await Promise.all(net.workers.map(async w => { await w.stop() }))
+}
+
+export async function benchOneHop (quick: boolean, progress: (s: string) => void): Promise<ScenarioResult[]> {
+  const count = quick ? 100 : 500
+  const durationMs = quick ? 2000 : 10_000
+  const results: Record<Mode, { lat: { median: number, p99: number }, tp: Throughput, meetMs: number }> = {} as never
+  for (const mode of ['bare', 'asmtp'] as Mode[]) {
+    let net: Net | undefined
+    try {
+      progress(`one hop (${mode}): starting two node processes`)
+      net = await startChain(mode, 2, mode === 'bare')
+      progress(`one hop (${mode}): latency, ${count} envelopes one at a time`)
+      const lat = await latency(net, count)
+      progress(`one hop (${mode}): throughput, 1 KiB for ${durationMs / 1000} s`)
+      const tp = await throughput(net, durationMs, 40_000)
+      results[mode] = { lat, tp, meetMs: net.meetMs }
+    } finally {
+      await stopAll(net)
+    }
+  }
+  const a = results.asmtp
+  const b = results.bare
+  const lost = a.tp.sent - a.tp.received
+  if (lost > 0) throw new Error(`one hop: ${lost} of ${a.tp.sent} envelopes lost`)
+  return [
+    { scenario: 'one hop latency (publish to receive, 2 processes)', unit: 'ms', ours: { median: a.lat.median, p99: a.lat.p99 }, baseline: { name: 'bare gossipsub StrictNoSign, same transports', median: b.lat.median, p99: b.lat.p99 }, ratio: a.lat.median / b.lat.median, better: 'lower' },
+    {
+      scenario: 'one hop throughput, 1 KiB envelopes',
+      unit: 'envelopes/s',
+      ours: { median: a.tp.perSecond, count: a.tp.received, peakRssMb: a.tp.receiverPeakRssMb },
+      baseline: { name: 'bare gossipsub StrictNoSign, 1 KiB random payloads', median: b.tp.perSecond, count: b.tp.received, peakRssMb: b.tp.receiverPeakRssMb },
+      ratio: a.tp.perSecond / b.tp.perSecond,
+      better: 'higher',
+      target: '>= 0.6',
+      notes: `asmtp: ${a.tp.received}/${a.tp.sent} delivered, peak RSS sender ${a.tp.senderPeakRssMb.toFixed(0)} MB, receiver ${a.tp.receiverPeakRssMb.toFixed(0)} MB (growth after the first quarter ${a.tp.receiverRssGrowthMb.toFixed(0)} MB); bare: peak RSS sender ${b.tp.senderPeakRssMb.toFixed(0)} MB, receiver ${b.tp.receiverPeakRssMb.toFixed(0)} MB`
+    }
+  ]
+}
+
+export async function benchChain (quick: boolean, progress: (s: string) => void): Promise<ScenarioResult[]> {
+  const count = quick ? 100 : 300
+  const out: Record<Mode, { lat: { median: number, p99: number }, meetMs: number }> = {} as never
+  for (const mode of ['bare', 'asmtp'] as Mode[]) {
+    let net: Net | undefined
+    try {
+      progress(`5-node chain (${mode}): starting five node processes`)
+      net = await startChain(mode, 5, mode === 'bare')
+      progress(`5-node chain (${mode}): latency, ${count} envelopes`)
+      out[mode] = { lat: await latency(net, count), meetMs: net.meetMs }
+    } finally {
+      await stopAll(net)
+    }
+  }
+  return [{
+    scenario: '5-node chain latency, end to end',
+    unit: 'ms',
+    ours: { median: out.asmtp.lat.median, p99: out.asmtp.lat.p99 },
+    baseline: { name: 'bare gossipsub relayed hop by hop through 5 subscribed processes', median: out.bare.lat.median, p99: out.bare.lat.p99 },
+    ratio: out.asmtp.lat.median / out.bare.lat.median,
+    better: 'lower',
+    notes: `asmtp nodes are bootstrapped in a chain; the two ends find each other through the DHT in ${out.asmtp.meetMs} ms and then talk directly, so the path is one hop`
+  }]
+}

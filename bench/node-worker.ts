@@ -1,0 +1,204 @@
+/**
+ * One benchmark node in its own process, driven by the parent over IPC: either a real asmtp
+ * node (AsmtpNode: validation, MAC, LevelDB store) or the baseline, a bare libp2p host with the
+ * same transports and gossipsub StrictNoSign. Timestamps are process.hrtime (CLOCK_MONOTONIC,
+ * shared by all processes of the machine), so latencies are measured inside the processes.
+ */
+import '../src/polyfill.js'
+import { randomBytes, createHash } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@libp2p/noise'
+import { yamux } from '@libp2p/yamux'
+import { identify } from '@libp2p/identify'
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
+import { multiaddr } from '@multiformats/multiaddr'
+import { Ed25519KeyPair, fromHex, toHex, x25519KeyPairFromSecret } from '../src/index.js'
+import { sealEnvelope, envelopeHash } from '../src/envelope/index.js'
+import { AsmtpNode } from '../src/node/index.js'
+import type { NodeConfig } from '../src/config/index.js'
+
+type Mode = 'asmtp' | 'bare'
+interface Request { id: number, cmd: string, [k: string]: unknown }
+
+const mode = (process.argv[2] ?? 'asmtp') as Mode
+let asmtp: AsmtpNode | undefined
+let bare: Libp2p<{ identify: unknown, pubsub: GossipSub }> | undefined
+let dir: string | undefined
+let topicName = ''
+let topicId: Uint8Array = new Uint8Array(32)
+let prepared: Uint8Array[] = []
+let receivedCount = 0
+let firstReceived = 0
+let lastReceived = 0
+let reportEach = false
+let peakRss = 0
+const rssSamples: number[] = []
+
+const now = (): number => Number(process.hrtime.bigint()) / 1e6
+const hashHex = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex')
+const send = (msg: unknown): void => { process.send?.(msg) }
+
+const sampler = setInterval(() => {
+  const rss = process.memoryUsage().rss / 1024 / 1024
+  peakRss = Math.max(peakRss, rss)
+  rssSamples.push(rss)
+}, 250)
+sampler.unref()
+
+function onReceived (data: Uint8Array): void {
+  const t = now()
+  receivedCount++
+  if (firstReceived === 0) firstReceived = t
+  lastReceived = t
+  if (reportEach) send({ event: 'received', hash: hashHex(data), t })
+}
+
+async function start (bootstrap: string[], rendezvousIntervalMs: number): Promise<{ peerId: string, addrs: string[] }> {
+  if (mode === 'asmtp') {
+    dir = await mkdtemp(join(tmpdir(), 'asmtp-bench-'))
+    const config: NodeConfig = {
+      configPath: null,
+      configDir: dir,
+      secret: join(dir, 'node.key'),
+      users: [],
+      client: { listen: { host: '127.0.0.1', port: 0 } },
+      network: { listen: ['/ip4/127.0.0.1/tcp/0'], announce: [], bootstrap },
+      storage: { path: join(dir, 'data'), retentionMs: 3600_000 },
+      limits: { maxEnvelopeSize: 65536, maxPeerMessagesPerSecond: 1_000_000, maxPublishQueue: 4096 },
+      log: { level: 'error' }
+    }
+    asmtp = new AsmtpNode({ config, nodeKey: Ed25519KeyPair.generate(), rendezvousIntervalMs })
+    asmtp.on('envelope', (e) => { if (e.source !== 'local') onReceived(e.data) })
+    await asmtp.start()
+    return { peerId: asmtp.peerId, addrs: asmtp.getMultiaddrs() }
+  }
+  bare = await createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionGater: { denyDialMultiaddr: () => false },
+    services: {
+      identify: identify(),
+      pubsub: gossipsub({
+        globalSignaturePolicy: 'StrictNoSign',
+        msgIdFn: (m) => new Uint8Array(createHash('sha256').update(m.data).digest()),
+        allowPublishToZeroTopicPeers: true,
+        fallbackToFloodsub: false,
+        emitSelf: false,
+        maxInboundDataLength: 65536 + 1024
+      })
+    }
+  })
+  bare.services.pubsub.addEventListener('message', (e) => { onReceived(e.detail.data) })
+  for (const addr of bootstrap) await bare.dial(multiaddr(addr), { signal: AbortSignal.timeout(10_000) })
+  return { peerId: bare.peerId.toString(), addrs: bare.getMultiaddrs().map(String) }
+}
+
+function subscribers (): string[] {
+  if (asmtp !== undefined) return asmtp.topicPeers(topicId)
+  return bare?.services.pubsub.getSubscribers(topicName).map(String) ?? []
+}
+
+async function publish (data: Uint8Array): Promise<void> {
+  if (asmtp !== undefined) await asmtp.publish(topicId, data)
+  else await bare!.services.pubsub.publish(topicName, data)
+}
+
+async function handle (req: Request): Promise<unknown> {
+  switch (req.cmd) {
+    case 'start':
+      return await start(req.bootstrap as string[], (req.rendezvousIntervalMs as number | undefined) ?? 1000)
+    case 'join': {
+      topicId = fromHex(req.topic as string, 32)
+      topicName = 'bench/' + (req.topic as string)
+      if (asmtp !== undefined) await asmtp.registerTopic(topicId, fromHex(req.key as string, 32), 'bench-user')
+      else bare!.services.pubsub.subscribe(topicName)
+      return null
+    }
+    case 'subscribers':
+      return subscribers()
+    case 'prepare': {
+      const n = req.n as number
+      const size = req.size as number
+      if (mode === 'asmtp') {
+        const sender = x25519KeyPairFromSecret(fromHex(req.senderSecret as string, 32))
+        const recipientPublic = fromHex(req.recipientPublic as string, 32)
+        const topic = { topic: topicId, key: fromHex(req.key as string, 32) }
+        const body = randomBytes(Math.max(1, size - 200))
+        prepared = Array.from({ length: n }, () => sealEnvelope({ sender, recipientPublic, topic, contentType: 'application/octet-stream', body }))
+      } else {
+        prepared = Array.from({ length: n }, () => new Uint8Array(randomBytes(size)))
+      }
+      return prepared.length
+    }
+    case 'report-each':
+      reportEach = req.on as boolean
+      return null
+    case 'publish-one': {
+      const data = prepared[req.index as number]
+      const t = now()
+      await publish(data)
+      return { hash: mode === 'asmtp' ? toHex(envelopeHash(data)) : hashHex(data), t }
+    }
+    case 'flood': {
+      const durationMs = req.durationMs as number
+      const window = (req.window as number | undefined) ?? 64
+      const start = now()
+      let next = 0
+      let sent = 0
+      let failed = 0
+      await Promise.all(Array.from({ length: window }, async () => {
+        while (now() - start < durationMs && next < prepared.length) {
+          const data = prepared[next++]
+          try {
+            await publish(data)
+            sent++
+          } catch {
+            failed++
+          }
+        }
+      }))
+      return { sent, failed, ms: now() - start }
+    }
+    case 'stats':
+      return { receivedCount, firstReceived, lastReceived, peakRss, rssSamples }
+    case 'reset':
+      receivedCount = 0
+      firstReceived = 0
+      lastReceived = 0
+      peakRss = 0
+      rssSamples.length = 0
+      return null
+    case 'stop':
+      await asmtp?.stop()
+      await bare?.stop()
+      if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+      return null
+    default:
+      throw new Error(`unknown command ${req.cmd}`)
+  }
+}
+
+process.on('message', (req: Request) => {
+  handle(req).then(
+    (result) => { send({ id: req.id, ok: true, result }) },
+    (err: unknown) => { send({ id: req.id, ok: false, error: err instanceof Error ? err.message : String(err) }) }
+  )
+})
+process.on('disconnect', () => {
+  void (async () => {
+    try {
+      await asmtp?.stop()
+      await bare?.stop()
+      if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+    } finally {
+      process.exit(0)
+    }
+  })()
+})
+send({ event: 'ready' })

@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+/**
+ * npm run bench [-- --quick] [-- --json <file>] [-- --only <name,...>]
+ * Every figure is printed beside a baseline measured in the same run, with their ratio: these
+ * machines are shared and noisy, so absolute times move and ratios hold.
+ */
+import '../src/polyfill.js'
+import { execSync } from 'node:child_process'
+import { cpus } from 'node:os'
+import { benchEnvelope, benchTopic } from './micro.js'
+import { benchChain, benchOneHop } from './net.js'
+import { printTable, writeJson, type ScenarioResult } from './report.js'
+
+const args = process.argv.slice(2)
+const quick = args.includes('--quick')
+const jsonAt = args.indexOf('--json')
+const jsonPath = jsonAt >= 0 ? args[jsonAt + 1] : undefined
+const onlyAt = args.indexOf('--only')
+const only = onlyAt >= 0 ? (args[onlyAt + 1] ?? '').split(',') : undefined
+
+const progress = (s: string): void => { process.stderr.write(`[bench] ${s}\n`) }
+
+const scenarios: Array<{ name: string, run: () => Promise<ScenarioResult[]> }> = [
+  { name: 'topic', run: async () => await benchTopic(quick) },
+  { name: 'envelope', run: async () => await Promise.resolve(benchEnvelope(quick)) },
+  { name: 'one-hop', run: async () => await benchOneHop(quick, progress) },
+  { name: 'chain', run: async () => await benchChain(quick, progress) }
+]
+
+function commit (): string {
+  try {
+    return execSync('git rev-parse --short HEAD', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim()
+  } catch {
+    return 'unknown'
+  }
+}
+
+const results: ScenarioResult[] = []
+let failed = false
+for (const s of scenarios) {
+  if (only !== undefined && !only.includes(s.name)) continue
+  progress(`${s.name}...`)
+  try {
+    results.push(...await s.run())
+  } catch (err) {
+    failed = true
+    console.error(`[bench] ${s.name} FAILED: ${(err as Error).message}`)
+  }
+}
+const meta = { date: new Date().toISOString(), commit: commit(), node: process.version, cpus: cpus().length, quick }
+console.log(`\nasmtp benchmarks ${meta.date} commit ${meta.commit}, Node ${meta.node}, ${meta.cpus} cores${quick ? ' (quick)' : ''}\n`)
+printTable(results)
+if (jsonPath !== undefined) await writeJson(jsonPath, results, meta)
+process.exit(failed ? 1 : 0)
