@@ -57,6 +57,15 @@ export interface ClientConnectionInit {
   keepAliveMs?: number
 }
 
+/** A function, so that TypeScript does not keep `aborted` narrowed across an await. */
+function isAborted (signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true
+}
+
+function abortedError (signal: AbortSignal | undefined): AsmtpError {
+  return new AsmtpError('ABORTED', 'the request was aborted', { cause: signal?.reason })
+}
+
 export class ClientConnection {
   /** Resolves once the connection is closed: null after close(), else why it ended. */
   readonly closed: Promise<Error | null>
@@ -67,6 +76,8 @@ export class ClientConnection {
   private readonly pending = new Map<number, Pending>()
   private readonly slotWaiters: Array<() => void> = []
   private nextId = 1
+  /** Requests on the wire or about to be, abandoned ones included until their reply arrives. */
+  private slotsUsed = 0
   private activeWatch: ActiveWatch | null = null
   private keepAlive: NodeJS.Timeout | undefined
   private failure: Error | null = null
@@ -85,6 +96,7 @@ export class ClientConnection {
       const rejectWith = err ?? new AsmtpError('ABORTED', 'the connection was closed')
       for (const p of this.pending.values()) if (!p.abandoned) p.reject(rejectWith)
       this.pending.clear()
+      this.slotsUsed = 0
       for (const wake of this.slotWaiters.splice(0)) wake()
       this.activeWatch = null
       if (err !== null) log('connection ended: %s', err.message)
@@ -181,9 +193,13 @@ export class ClientConnection {
     const signal = options.signal
     const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs
     const deadline = Date.now() + timeoutMs
-    signal?.throwIfAborted()
+    if (isAborted(signal)) throw abortedError(signal)
     await this.takeSlot(signal, deadline)
-    if (this.ended) throw this.endedError()
+    if (this.ended || isAborted(signal)) {
+      this.slotsUsed--
+      this.slotWaiters.shift()?.()
+      throw this.ended ? this.endedError() : abortedError(signal)
+    }
     const id = this.allocateId()
     return await new Promise<Uint8Array>((resolve, reject) => {
       const cleanup = (): void => {
@@ -197,7 +213,7 @@ export class ClientConnection {
         cleanup()
         reject(err)
       }
-      const onAbort = (): void => { giveUp(new AsmtpError('ABORTED', 'the request was aborted', { cause: signal?.reason })) }
+      const onAbort = (): void => { giveUp(abortedError(signal)) }
       const timer = setTimeout(() => { giveUp(new AsmtpError('TIMEOUT', `the node did not answer within ${timeoutMs} ms`)) }, Math.max(0, deadline - Date.now()))
       signal?.addEventListener('abort', onAbort, { once: true })
       this.pending.set(id, {
@@ -208,7 +224,7 @@ export class ClientConnection {
         reject: (e) => { cleanup(); reject(e) }
       })
       if (!this.channel.send(type, id, body)) {
-        this.pending.delete(id)
+        this.release(id)
         cleanup()
         reject(this.endedError())
       }
@@ -220,7 +236,7 @@ export class ClientConnection {
   }
 
   private async takeSlot (signal: AbortSignal | undefined, deadline: number): Promise<void> {
-    while (this.pending.size >= this.limits.maxInFlight && !this.ended) {
+    while (this.slotsUsed >= this.limits.maxInFlight && !this.ended) {
       await new Promise<void>((resolve, reject) => {
         const done = (err?: Error): void => {
           clearTimeout(timer)
@@ -231,12 +247,13 @@ export class ClientConnection {
           else reject(err)
         }
         const wake = (): void => { done() }
-        const onAbort = (): void => { done(new AsmtpError('ABORTED', 'the request was aborted', { cause: signal?.reason })) }
+        const onAbort = (): void => { done(abortedError(signal)) }
         const timer = setTimeout(() => { done(new AsmtpError('TIMEOUT', 'no request slot became free in time')) }, Math.max(0, deadline - Date.now()))
         signal?.addEventListener('abort', onAbort, { once: true })
         this.slotWaiters.push(wake)
       })
     }
+    this.slotsUsed++
   }
 
   private allocateId (): number {
@@ -248,7 +265,7 @@ export class ClientConnection {
   }
 
   private release (id: number): void {
-    this.pending.delete(id)
+    if (this.pending.delete(id)) this.slotsUsed--
     this.slotWaiters.shift()?.()
   }
 

@@ -70,8 +70,11 @@ export async function connectClient (init: ConnectClientInit): Promise<ClientCon
   const address = formatAddress(init.host, init.port)
   const timeoutMs = init.timeoutMs ?? HANDSHAKE_TIMEOUT_MS
   const timeout = new AbortController()
+  let connected = false
   const timer = setTimeout(() => {
-    timeout.abort(new AsmtpError('HANDSHAKE_FAILED', `cannot reach the node at ${address}: no answer within ${timeoutMs} ms`))
+    timeout.abort(new AsmtpError('HANDSHAKE_FAILED', connected
+      ? `handshake failed: no answer from ${address} within ${timeoutMs} ms (not an asmtp node?)`
+      : `cannot reach the node at ${address}: no answer within ${timeoutMs} ms`))
   }, timeoutMs)
   const signal = init.signal === undefined ? timeout.signal : AbortSignal.any([init.signal, timeout.signal])
   let frames: FrameSocket | undefined
@@ -79,6 +82,7 @@ export async function connectClient (init: ConnectClientInit): Promise<ClientCon
   try {
     signal.throwIfAborted()
     const socket = await openSocket(init.host, init.port, signal)
+    connected = true
     frames = new FrameSocket(socket, { min: 1, max: MAX_HANDSHAKE_BYTES })
     signal.addEventListener('abort', onAbort, { once: true })
     const initiator = new IkInitiator(local, remoteStatic)

@@ -45,6 +45,9 @@ export class FrameSocket {
       this.isClosed = true
       this.ending = true
       this.handler = null
+      const notify = this.onFailure
+      this.onFailure = null
+      notify?.(this.endError ?? new AsmtpError('PROTOCOL_VIOLATION', 'connection closed'))
       this.resolveClosed(this.endError)
     })
   }
