@@ -55,7 +55,10 @@ class Worker {
   }
 
   static async spawn (mode: Mode): Promise<Worker> {
-    const child = fork(WORKER, [mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] })
+    // ASMTP_BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every node process (docs/PERFORMANCE.md)
+    const profDir = process.env.ASMTP_BENCH_CPU_PROF
+    const execArgv = profDir !== undefined && profDir !== '' ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []
+    const child = fork(WORKER, [mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv })
     live.add(child)
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => { reject(new Error('worker did not start')) }, 30_000)

@@ -88,7 +88,7 @@ export async function createAsmtpLibp2p (init: Libp2pInit): Promise<AsmtpLibp2p>
         fallbackToFloodsub: false,
         emitSelf: false,
         maxInboundDataLength: GOSSIPSUB_MAX_DATA_BYTES,
-        messageProcessingConcurrency: 16
+        messageProcessingConcurrency: 64
       })
     }
   })

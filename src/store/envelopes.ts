@@ -62,7 +62,20 @@ export interface EnvelopeTableInit {
   lastSeq: bigint
 }
 
+/** Most puts committed in one LevelDB batch. */
+export const PUT_GROUP_MAX = 512
+
+interface PendingPut {
+  topic: Uint8Array
+  data: Uint8Array
+  hash: Uint8Array
+  resolve: (r: PutEnvelopeResult) => void
+  reject: (err: unknown) => void
+}
+
 export class EnvelopeTable {
+  private readonly pending: PendingPut[] = []
+  private flushing = false
   private readonly db: StoreDb
   private readonly lock: WriteLock
   private readonly now: () => number
@@ -87,6 +100,11 @@ export class EnvelopeTable {
     return decodeHashIndexValue(describeKey(SUBLEVELS.envelopeHashes, hash), raw)
   }
 
+  /**
+   * Stores an envelope unless a live one with the same hash is held. Puts that arrive while a
+   * write is in flight are committed together in one batch (group commit): one hash-index
+   * multi-get and one atomic LevelDB write for the whole group, seqs assigned in arrival order.
+   */
   async put (topic: Uint8Array, data: Uint8Array, hash: Uint8Array): Promise<PutEnvelopeResult> {
     assertLength(topic, TOPIC_ID_BYTES, 'topic')
     assertLength(hash, ENVELOPE_HASH_BYTES, 'hash')
@@ -94,26 +112,80 @@ export class EnvelopeTable {
     if (data.length === 0 || data.length > MAX_STORED_ENVELOPE_BYTES) {
       throw new RangeError(`envelope data must be 1..${MAX_STORED_ENVELOPE_BYTES} bytes, got ${data.length}`)
     }
-    return await this.lock.run(async () => {
-      const now = this.clock()
-      const existing = await this.hashEntry(hash)
-      if (existing !== undefined && existing.expiresAt > now) {
-        return { stored: false, seq: existing.seq, hash }
+    return await new Promise<PutEnvelopeResult>((resolve, reject) => {
+      this.pending.push({ topic, data, hash, resolve, reject })
+      if (!this.flushing) void this.flush()
+    })
+  }
+
+  private async flush (): Promise<void> {
+    this.flushing = true
+    try {
+      while (this.pending.length > 0) {
+        const group = this.pending.splice(0, PUT_GROUP_MAX)
+        try {
+          await this.lock.run(async () => { await this.commit(group) })
+        } catch (err) {
+          for (const p of group) p.reject(err)
+        }
       }
-      const seq = this.lastSeq + 1n
+    } finally {
+      this.flushing = false
+    }
+  }
+
+  private async commit (group: PendingPut[]): Promise<void> {
+    const now = this.clock()
+    const raw = await this.db.envelopeHashes.getMany(group.map(p => p.hash))
+    const batch = this.db.root.batch()
+    const decided = new Map<string, PutEnvelopeResult>()
+    const outcomes: Array<PutEnvelopeResult | Error> = []
+    let seq = this.lastSeq
+    group.forEach((p, i) => {
+      const key = toHex(p.hash)
+      const seen = decided.get(key)
+      if (seen !== undefined) {
+        outcomes.push({ stored: false, seq: seen.seq, hash: p.hash })
+        return
+      }
+      let existing: HashIndexValue | undefined
+      try {
+        const value = raw[i]
+        existing = value === undefined ? undefined : decodeHashIndexValue(describeKey(SUBLEVELS.envelopeHashes, p.hash), value)
+      } catch (err) {
+        outcomes.push(err as Error)
+        return
+      }
+      if (existing !== undefined && existing.expiresAt > now) {
+        const r = { stored: false, seq: existing.seq, hash: p.hash }
+        decided.set(key, r)
+        outcomes.push(r)
+        return
+      }
+      seq++
       const expiresAt = now + this.retentionMs
-      const batch = this.db.root.batch()
       if (existing !== undefined) {
         batch.del(envelopeKey(existing.topic, existing.seq), { sublevel: this.db.envelopes })
-        batch.del(expiryKey(existing.expiresAt, hash), { sublevel: this.db.envelopeExpiry })
+        batch.del(expiryKey(existing.expiresAt, p.hash), { sublevel: this.db.envelopeExpiry })
       }
-      batch.put(envelopeKey(topic, seq), encodeEnvelopeValue({ hash, receivedAt: now, expiresAt, data }), { sublevel: this.db.envelopes })
-      batch.put(hash, encodeHashIndexValue({ topic, seq, expiresAt }), { sublevel: this.db.envelopeHashes })
-      batch.put(expiryKey(expiresAt, hash), encodeExpiryIndexValue({ topic, seq }), { sublevel: this.db.envelopeExpiry })
+      batch.put(envelopeKey(p.topic, seq), encodeEnvelopeValue({ hash: p.hash, receivedAt: now, expiresAt, data: p.data }), { sublevel: this.db.envelopes })
+      batch.put(p.hash, encodeHashIndexValue({ topic: p.topic, seq, expiresAt }), { sublevel: this.db.envelopeHashes })
+      batch.put(expiryKey(expiresAt, p.hash), encodeExpiryIndexValue({ topic: p.topic, seq }), { sublevel: this.db.envelopeExpiry })
+      const r = { stored: true, seq, hash: p.hash }
+      decided.set(key, r)
+      outcomes.push(r)
+    })
+    if (seq > this.lastSeq) {
       batch.put(META_LAST_SEQ_KEY, encodeU64Value(seq), { sublevel: this.db.meta })
       await batch.write()
       this.lastSeq = seq
-      return { stored: true, seq, hash }
+    } else {
+      await batch.close()
+    }
+    group.forEach((p, i) => {
+      const o = outcomes[i]
+      if (o instanceof Error) p.reject(o)
+      else p.resolve(o)
     })
   }
 
