@@ -1,5 +1,5 @@
 /**
- * Sealed envelopes (DESIGN.md "Envelopes", docs/ENVELOPE-FORMAT.md). Wire layout:
+ * Sealed envelopes (DESIGN.md "Envelopes", docs/PROTOCOL.md section 3). Wire layout:
  *
  *   version u8 (0x01) ‖ sealed (Noise X message, bucket - 33 bytes) ‖ MAC (32)
  *

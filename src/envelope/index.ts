@@ -1,4 +1,4 @@
-/** Sealed envelopes: Noise X, padded plaintext, topic MAC (docs/ENVELOPE-FORMAT.md). */
+/** Sealed envelopes: Noise X, padded plaintext, topic MAC (docs/PROTOCOL.md section 3). */
 export {
   sealEnvelope, openEnvelope, assertEnvelopeShape, envelopeHash, envelopePrologue,
   ENVELOPE_VERSION, ENVELOPE_PROLOGUE_LABEL,

@@ -1,5 +1,5 @@
 /**
- * The envelope MAC (docs/ENVELOPE-FORMAT.md): HMAC-SHA256(topic key, "asmtp/envelope-mac/v1" ‖
+ * The envelope MAC (docs/PROTOCOL.md section 3): HMAC-SHA256(topic key, "asmtp/envelope-mac/v1" ‖
  * topic id ‖ version ‖ sealed). A node that knows the topic key authenticates an envelope without
  * being able to read it, so junk is rejected at the first node.
  */

@@ -1,5 +1,5 @@
 /**
- * The envelope plaintext (the Noise X payload) and its size buckets (docs/ENVELOPE-FORMAT.md):
+ * The envelope plaintext (the Noise X payload) and its size buckets (docs/PROTOCOL.md section 3):
  *
  *   version u8 (0x01) ‖ message id (16) ‖ time u64 BE (ms since the Unix epoch) ‖
  *   content type length u8 ‖ content type (UTF-8, 1..255 bytes) ‖ body length u32 BE ‖ body ‖

@@ -1,5 +1,5 @@
 /**
- * Passport blocks: a 168-byte signed header and its content (docs/PASSPORT-FORMAT.md, "Blocks").
+ * Passport blocks: a 168-byte signed header and its content (docs/PROTOCOL.md section 1, "Blocks").
  *
  *   version u16 (=1) ‖ content size u16 ‖ time u32 ‖ content hash (BLAKE2b-256, 32) ‖
  *   previous block id (32, zero for genesis) ‖ author Ed25519 key (32) ‖

@@ -1,6 +1,6 @@
 /**
  * Passport block content: a sequence of entries, each u16 type ‖ self-delimiting body
- * (docs/PASSPORT-FORMAT.md, "Entries"). Decoding checks everything that needs no ledger context:
+ * (docs/PROTOCOL.md section 1, "Entries"). Decoding checks everything that needs no ledger context:
  * field sizes, alias rules, expiry after creation, the proof of possession of a registered key,
  * a usable shared public key, one seal per master key.
  */

@@ -1,5 +1,5 @@
 /**
- * The passport export format, for files and the wire (docs/PASSPORT-FORMAT.md, "Export"):
+ * The passport export format, for files and the wire (docs/PROTOCOL.md section 1, "Export"):
  * each block prefixed by its u32 BE length, in chain order, at most MAX_PASSPORT_BLOCKS blocks
  * and MAX_PASSPORT_EXPORT_BYTES bytes. Only framing is checked here; decodeBlock and the ledger
  * check the blocks.

@@ -1,4 +1,4 @@
-/** Passports: signed append-only chains of device keys and the sealed shared key (docs/PASSPORT-FORMAT.md). */
+/** Passports: signed append-only chains of device keys and the sealed shared key (docs/PROTOCOL.md section 1). */
 export * from './time.js'
 export * from './entries.js'
 export * from './seal.js'

@@ -1,6 +1,6 @@
 /**
  * The passport ledger: applies one decoded block to the state left by the blocks before it and
- * enforces the chain rules (docs/PASSPORT-FORMAT.md, "Ledger rules"). States are immutable: every
+ * enforces the chain rules (docs/PROTOCOL.md section 1, "Ledger rules"). States are immutable: every
  * block gives a new state.
  */
 import { AsmtpError } from '../errors.js'

@@ -1,7 +1,7 @@
 /**
  * The Passport: an immutable, fully validated chain of blocks with its ledger state, and the
  * builders that extend it (create, add a device, remove a device, rotate the shared key), each
- * of which returns a new Passport (docs/PASSPORT-FORMAT.md, "Builders" and "Merging").
+ * of which returns a new Passport (docs/PROTOCOL.md section 1, "Builders" and "Merging").
  */
 import { AsmtpError } from '../errors.js'
 import { equalBytes, toHex } from '../bytes.js'

@@ -1,7 +1,7 @@
 /**
  * Sealing the passport's shared secret to one master key, "as in Noise N": one ephemeral X25519
  * DH with the master key converted to X25519, then ChaCha20-Poly1305
- * (docs/PASSPORT-FORMAT.md, "Seals").
+ * (docs/PROTOCOL.md section 1, "Seals").
  *
  *   M  = ed25519PublicToX25519(master key)
  *   k  = BLAKE2b-256("asmtp/passport/seal/v1" ‖ X25519(e, M) ‖ e.pub ‖ M)

@@ -1,6 +1,6 @@
 /**
  * Passport time: every time inside a passport is a u32 count of seconds since
- * 2020-01-01T00:00:00Z (docs/PASSPORT-FORMAT.md, "Times"). APIs take and give ms since the Unix
+ * 2020-01-01T00:00:00Z (docs/PROTOCOL.md section 1, "Times"). APIs take and give ms since the Unix
  * epoch; these helpers convert between the two.
  */
 
