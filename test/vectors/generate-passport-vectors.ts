@@ -194,7 +194,7 @@ for (const v of valid as Array<{ export: string, id: string }>) {
 }
 
 writeFileSync(OUT, JSON.stringify({
-  description: 'asmtp passports (docs/PASSPORT-FORMAT.md). Valid: export, id, state, device seeds that open sharedSecret, outsiders that cannot. Invalid: kind import (Passport.import of export, with expectedId when given), block (decodeBlock), merge (mergePassport(import(current), import(candidate))), and the AsmtpError code.',
+  description: 'asmtp passports (docs/PROTOCOL.md section 1). Valid: export, id, state, device seeds that open sharedSecret, outsiders that cannot. Invalid: kind import (Passport.import of export, with expectedId when given), block (decodeBlock), merge (mergePassport(import(current), import(candidate))), and the AsmtpError code.',
   generator: 'test/vectors/generate-passport-vectors.ts',
   valid,
   invalid
