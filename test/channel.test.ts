@@ -148,7 +148,8 @@ async function readRaw (raw: Raw): Promise<ChannelMessage> {
 }
 
 /** Reads until the node closes; returns the connection-level error frame it sent first, if any. */
-async function expectClosed (raw: Raw): Promise<ErrorBody | null> {
+async function expectClosed (raw: Raw, ms = 5000): Promise<ErrorBody | null> {
+  const timer = setTimeout(() => { raw.frames.destroy(new Error('the node did not close the connection')) }, ms)
   let error: ErrorBody | null = null
   for (;;) {
     let m: ChannelMessage
@@ -159,7 +160,9 @@ async function expectClosed (raw: Raw): Promise<ErrorBody | null> {
     }
     if (m.type === MessageType.ERROR && m.id === 0) error = decodeError(m.body)
   }
-  await raw.frames.closed
+  clearTimeout(timer)
+  const reason = await raw.frames.closed
+  assert.notEqual(reason?.message, 'the node did not close the connection', `the node kept the connection open for ${ms} ms`)
   return error
 }
 
@@ -550,7 +553,7 @@ test('handshake and idle timeouts close silent connections', async () => {
     await socketClosed(silent)
     assert.ok(Date.now() - t0 < 2000)
     const idle = await connect(node, node.devices[0])
-    isCode('TIMEOUT', /no frame for 400 ms/)(await idle.closed)
+    isCode('TIMEOUT', /^node: no frame for 400 ms$/)(await idle.closed)
     await waitFor(() => node.server.connections === 0, 'the node to drop both connections')
   } finally {
     await node.server.stop()
@@ -582,7 +585,7 @@ test('a watcher that does not read its pushes is disconnected, others are not; s
 
     const last = await connect(node, node.devices[0])
     await node.server.stop()
-    isCode('NOT_STARTED', /shutting down/)(await last.closed)
+    isCode('NOT_STARTED', /^node: the node is shutting down$/)(await last.closed)
     isCode('NOT_STARTED')(await publisher.closed)
     await assert.rejects(last.ping(), isCode('NOT_STARTED'))
     assert.equal(node.server.connections, 0)

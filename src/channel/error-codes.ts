@@ -125,7 +125,7 @@ export function errorFromReply (e: ErrorBody): AsmtpError {
   if (info === undefined) return new AsmtpError('PROTOCOL_VIOLATION', `node error (unknown code ${e.code}): ${e.message}`)
   const match = /^([A-Z0-9_]+): ([\s\S]*)$/.exec(e.message)
   const named = match?.[1] as AsmtpErrorCode | undefined
-  if (named !== undefined && info.precise.includes(named)) return new AsmtpError(named, `node: ${match?.[2] ?? ''}`)
+  if (named !== undefined && (named === info.client || info.precise.includes(named))) return new AsmtpError(named, `node: ${match?.[2] ?? ''}`)
   return new AsmtpError(info.client, `node: ${e.message}`)
 }
 
