@@ -22,6 +22,7 @@ import { PASSPORT_NAMESPACE, createPassportValidator, decodePassportRecord, pass
 import { RateLimiter } from './rate-limit.js'
 import { gossipTopic, parseGossipTopic, topicCid } from './topic-names.js'
 import { TaskSet, withTimeout } from './tasks.js'
+import { createClientServer, type ClientBackend, type ClientServer } from '../channel/index.js'
 
 const log = createDebug('asmtp:node')
 
@@ -56,9 +57,12 @@ export interface EnvelopeEvent {
 
 export interface PublishResult { stored: boolean, seq: bigint, hash: Uint8Array }
 
-export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> {
+export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> implements ClientBackend {
   readonly config: NodeConfig
   readonly identity: NodeIdentity
+  private readonly nodeKey: Ed25519KeyPair
+  private clientServer?: ClientServer
+  private clientAddr: string | null = null
   private store?: Store
   private libp2p?: AsmtpLibp2p
   private readonly topics = new Map<string, RegisteredTopic>()
@@ -83,6 +87,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> {
     super()
     this.config = init.config
     this.identity = nodeIdentity(init.nodeKey)
+    this.nodeKey = init.nodeKey
     this.limiter = new RateLimiter({ ratePerSecond: init.config.limits.maxPeerMessagesPerSecond })
     this.rendezvousIntervalMs = init.rendezvousIntervalMs ?? RENDEZVOUS_INTERVAL_MS
     this.expiryIntervalMs = init.expiryIntervalMs ?? EXPIRY_INTERVAL_MS
@@ -90,8 +95,8 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> {
 
   get publicId (): string { return this.identity.publicId }
   get peerId (): string { return this.identity.peerId.toString() }
-  /** The client channel's address; null until the client channel is served. */
-  get clientAddress (): string | null { return null }
+  /** The client channel's address (host:port, [v6]:port); null until started. */
+  get clientAddress (): string | null { return this.clientAddr }
 
   getMultiaddrs (): string[] {
     return this.libp2p?.getMultiaddrs().map(String) ?? []
@@ -146,8 +151,19 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> {
       await libp2p.start()
       for (const t of await store.listTopics()) this.subscribe(t)
       this.state = 'started'
+      const server = createClientServer({
+        backend: this,
+        nodeKey: this.nodeKey,
+        users: this.config.users,
+        host: this.config.client.listen.host,
+        port: this.config.client.listen.port
+      })
+      this.clientServer = server
+      const bound = await server.start()
+      this.clientAddr = bound.host.includes(':') ? `[${bound.host}]:${bound.port}` : `${bound.host}:${bound.port}`
     } catch (err) {
       this.state = 'stopped'
+      await this.clientServer?.stop().catch(() => {})
       try {
         await this.libp2p?.stop()
       } catch {
@@ -169,6 +185,8 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> {
       return
     }
     this.state = 'stopping'
+    await this.clientServer?.stop()
+    this.clientAddr = null
     for (const t of this.timers) clearInterval(t)
     this.timers = []
     const queued = this.publishQueue
@@ -204,6 +222,17 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> {
       this.host.services.pubsub.topicValidators.delete(name)
       this.host.services.pubsub.unsubscribe(name)
     }
+  }
+
+  /** Whether the device (hex key) registered this topic: only then may it query or watch it. */
+  isTopicOwner (topic: Uint8Array, owner: string): boolean {
+    return this.topics.get(toHex(topic))?.owners.includes(owner) ?? false
+  }
+
+  /** Calls `listener` for every envelope newly stored on any topic; returns the unsubscribe function. */
+  onEnvelope (listener: (e: EnvelopeEvent) => void): () => void {
+    this.on('envelope', listener)
+    return () => { this.off('envelope', listener) }
   }
 
   listTopics (): RegisteredTopic[] {

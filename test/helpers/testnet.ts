@@ -18,6 +18,8 @@ export interface TestnetInit {
   /** overrides for every node's limits */
   limits?: Partial<NodeConfig['limits']>
   rendezvousIntervalMs?: number
+  /** device keys (hex) allowed on every node's client channel */
+  users?: string[]
 }
 
 export interface TestNode {
@@ -41,12 +43,12 @@ export interface Testnet {
   teardown: () => Promise<void>
 }
 
-export function testConfig (dir: string, bootstrap: string[], limits: Partial<NodeConfig['limits']> = {}): NodeConfig {
+export function testConfig (dir: string, bootstrap: string[], limits: Partial<NodeConfig['limits']> = {}, users: string[] = []): NodeConfig {
   return {
     configPath: null,
     configDir: dir,
     secret: join(dir, 'node.key'),
-    users: [],
+    users,
     client: { listen: { host: '127.0.0.1', port: 0 } },
     network: { listen: ['/ip4/127.0.0.1/tcp/0'], announce: [], bootstrap },
     storage: { path: join(dir, 'data'), retentionMs: 14 * 24 * 3600_000 },
@@ -61,7 +63,7 @@ export async function createTestnet (n: number, init: TestnetInit = {}): Promise
   const rendezvousIntervalMs = init.rendezvousIntervalMs ?? 500
 
   async function boot (t: TestNode): Promise<AsmtpNode> {
-    const node = new AsmtpNode({ config: testConfig(t.dir, t.bootstrap, init.limits), nodeKey: t.key, rendezvousIntervalMs })
+    const node = new AsmtpNode({ config: testConfig(t.dir, t.bootstrap, init.limits, init.users), nodeKey: t.key, rendezvousIntervalMs })
     t.received = []
     node.on('envelope', (e) => { t.received.push(e) })
     await node.start()
