@@ -235,7 +235,7 @@ test('handshake and request/reply both ways, each frame under a freshly rekeyed 
   }
 })
 
-test('PING/PONG echoes; a 200 KiB message is fragmented with MORE frames and reassembled both ways', async () => {
+test('PING/PONG echoes; a 200 KiB message is fragmented with MORE frames and reassembled both ways; 8 MiB in flight back-pressures', async () => {
   const node = await startNode()
   try {
     const conn = await connect(node, node.devices[0])
@@ -247,6 +247,11 @@ test('PING/PONG echoes; a 200 KiB message is fragmented with MORE frames and rea
     const after = conn.transportCounters
     assert.equal(after.sent - before.sent, 4n, '200 KiB travels as 3 MORE frames and a PING')
     assert.equal(after.received - before.received, 4n)
+    // 8 MiB each way at once: the sender waits for its queue to drain, the node stops reading
+    // requests while its replies pile up, and nobody is disconnected
+    const bodies = Array.from({ length: 8 }, () => new Uint8Array(randomBytes(1024 * 1024)))
+    const echoes = await Promise.all(bodies.map(async b => await conn.ping(b)))
+    assert.ok(echoes.every((e, i) => Buffer.compare(e, bodies[i]) === 0))
     const passport = new Uint8Array(randomBytes(300 * 1024))
     assert.deepEqual(await conn.putPassport(passport), passport)
     assert.deepEqual(await conn.getPassport(blake2b256(passport)), passport)

@@ -200,6 +200,17 @@ export class ClientConnection {
       this.slotWaiters.shift()?.()
       throw this.ended ? this.endedError() : abortedError(signal)
     }
+    try {
+      await this.untilDrained(signal, deadline)
+    } catch (err) {
+      this.slotsUsed--
+      this.slotWaiters.shift()?.()
+      throw err
+    }
+    if (this.ended) {
+      this.slotsUsed--
+      throw this.endedError()
+    }
     const id = this.allocateId()
     return await new Promise<Uint8Array>((resolve, reject) => {
       const cleanup = (): void => {
@@ -254,6 +265,25 @@ export class ClientConnection {
       })
     }
     this.slotsUsed++
+  }
+
+  /** Waits while more than maxSendQueueBytes are queued to the node (back-pressure for callers). */
+  private async untilDrained (signal: AbortSignal | undefined, deadline: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    let onAbort: (() => void) | undefined
+    try {
+      await Promise.race([
+        this.channel.drained(),
+        new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(() => { reject(new AsmtpError('TIMEOUT', 'the node did not take the request in time')) }, Math.max(0, deadline - Date.now()))
+          onAbort = () => { reject(abortedError(signal)) }
+          signal?.addEventListener('abort', onAbort, { once: true })
+        })
+      ])
+    } finally {
+      clearTimeout(timer)
+      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort)
+    }
   }
 
   private allocateId (): number {

@@ -35,7 +35,7 @@ export class FrameSocket {
       if (this.ending) return
       try {
         this.decoder.end()
-        this.fail(new AsmtpError('PROTOCOL_VIOLATION', 'the peer closed the connection'))
+        this.fail(new AsmtpError('PROTOCOL_VIOLATION', 'the peer closed the connection'), null)
       } catch (err) {
         this.fail(err as Error)
       }
@@ -121,11 +121,12 @@ export class FrameSocket {
     this.socket.destroy()
   }
 
-  private fail (err: Error): void {
+  /** Ends the connection and tells the owner; `reason` is what `closed` reports (null: a clean close by the peer). */
+  private fail (err: Error, reason: Error | null = err): void {
     if (this.isClosed) return
     const notify = this.onFailure
     this.onFailure = null
-    this.destroy(err)
+    this.destroy(reason)
     notify?.(err)
   }
 

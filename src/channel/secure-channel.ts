@@ -34,6 +34,7 @@ export class SecureChannel {
   private readonly reassembler: Reassembler
   private readonly onMessage: (message: ChannelMessage) => void
   private idleTimer: NodeJS.Timeout | undefined
+  private readingPaused = false
 
   constructor (init: SecureChannelInit) {
     this.frames = init.frames
@@ -70,9 +71,11 @@ export class SecureChannel {
 
   /**
    * Sends one message (fragmented when larger than a frame). Returns false when the channel is
-   * closed. A peer that lets more than maxSendQueueBytes pile up is disconnected.
+   * closed. When more than maxSendQueueBytes are then queued, `whenFull` decides: 'disconnect'
+   * (unsolicited pushes: a peer that does not read them is dropped), 'pause' (replies: stop
+   * reading requests until the queue drains, so the peer cannot make it grow) or 'none'.
    */
-  send (type: number, id: number, body: Uint8Array): boolean {
+  send (type: number, id: number, body: Uint8Array, whenFull: 'disconnect' | 'pause' | 'none' = 'none'): boolean {
     if (!this.frames.isOpen) return false
     const plaintexts = fragment(type, id, body, this.limits.maxFrameBytes - AEAD_TAG_BYTES)
     const socket = this.frames.socket
@@ -80,10 +83,33 @@ export class SecureChannel {
     for (const p of plaintexts) this.frames.write(this.sender.seal(p))
     socket.uncork()
     if (this.frames.queuedBytes > this.limits.maxSendQueueBytes) {
-      this.frames.destroy(new AsmtpError('QUEUE_FULL', `the peer is not reading: more than ${this.limits.maxSendQueueBytes} bytes queued`))
-      return false
+      if (whenFull === 'disconnect') {
+        this.frames.destroy(new AsmtpError('QUEUE_FULL', `the peer is not reading: more than ${this.limits.maxSendQueueBytes} bytes queued`))
+        return false
+      }
+      if (whenFull === 'pause') this.pauseReading()
     }
     return true
+  }
+
+  /** Resolves once the send queue is back under maxSendQueueBytes (or the channel closed). */
+  async drained (): Promise<void> {
+    if (!this.frames.isOpen || this.frames.queuedBytes <= this.limits.maxSendQueueBytes) return
+    await new Promise<void>(resolve => {
+      this.frames.socket.once('drain', resolve)
+      void this.closed.then(() => { resolve() })
+    })
+  }
+
+  private pauseReading (): void {
+    if (this.readingPaused) return
+    this.readingPaused = true
+    const socket = this.frames.socket
+    socket.pause()
+    socket.once('drain', () => {
+      this.readingPaused = false
+      socket.resume()
+    })
   }
 
   /** Ends the connection, after an error frame (request id 0) when `error` is given. */

@@ -84,7 +84,7 @@ export class ClientSession {
     if (w === null) return
     if (w.topics !== null && !w.topics.has(toHex(e.topic))) return
     if (!this.backend.isTopicOwner(e.topic, this.owner)) return
-    this.channel.send(replyType(MessageType.WATCH), w.id, encodeWatchPush(e))
+    this.channel.send(replyType(MessageType.WATCH), w.id, encodeWatchPush(e), 'disconnect')
   }
 
   private receive (m: ChannelMessage): void {
@@ -96,7 +96,7 @@ export class ClientSession {
       return
     }
     if (m.type === MessageType.PING) {
-      this.channel.send(replyType(MessageType.PING), m.id, m.body)
+      this.channel.send(replyType(MessageType.PING), m.id, m.body, 'pause')
       return
     }
     if (this.inFlight.size >= this.limits.maxInFlight) {
@@ -129,7 +129,7 @@ export class ClientSession {
     Promise.race([this.handle(m, controller.signal), aborted]).then(
       (body) => {
         if (!this.finish(m.id, controller, timer)) return
-        this.channel.send(replyType(m.type), m.id, body)
+        this.channel.send(replyType(m.type), m.id, body, 'pause')
       },
       (err: unknown) => {
         if (!this.finish(m.id, controller, timer)) return
@@ -199,7 +199,7 @@ export class ClientSession {
     const topics = decodeWatch(m.body, this.limits.maxWatchTopics)
     for (const t of topics) if (!this.backend.isTopicOwner(t, this.owner)) throw unauthorized(t)
     this.watch = { id: m.id, topics: topics.length === 0 ? null : new Set(topics.map(toHex)) }
-    this.channel.send(replyType(MessageType.WATCH), m.id, EMPTY)
+    this.channel.send(replyType(MessageType.WATCH), m.id, EMPTY, 'pause')
     this.onWatch(this, true)
   }
 
@@ -208,7 +208,7 @@ export class ClientSession {
     if (this.watch === null || this.watch.id !== id) throw new ReplyError({ code: ErrorCode.NOT_FOUND, message: `no WATCH with request id ${id}` })
     this.watch = null
     this.onWatch(this, false)
-    this.channel.send(replyType(MessageType.UNWATCH), m.id, EMPTY)
+    this.channel.send(replyType(MessageType.UNWATCH), m.id, EMPTY, 'pause')
   }
 
   private replyFailure (id: number, err: unknown): void {
@@ -223,6 +223,6 @@ export class ClientSession {
 
   private replyError (id: number, body: ErrorBody): void {
     log('request %d of %s: %s %s', id, this.owner.slice(0, 8), errorCodeName(body.code), body.message)
-    this.channel.send(MessageType.ERROR, id, encodeError(body))
+    this.channel.send(MessageType.ERROR, id, encodeError(body), 'pause')
   }
 }
