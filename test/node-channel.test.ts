@@ -34,11 +34,11 @@ test('devices reach their own nodes over the client channel and mail crosses the
     const r = await alice.publish(pair.topic.topic, envelope)
     assert.equal(r.stored, true)
     await waitFor(() => pushed.length === 1, 'the watch push at the recipient')
-    const opened = openEnvelope(pushed[0]!, { recipient: pair.bob, topic: pair.topic, expectedSender: pair.alice.publicKey })
+    const opened = openEnvelope(pushed[0], { recipient: pair.bob, topic: pair.topic, expectedSender: pair.alice.publicKey })
     assert.equal(new TextDecoder().decode(opened.message.body), 'over the client channel')
     const page = await bob.query(pair.topic.topic, 0n)
     assert.equal(page.envelopes.length, 1)
-    assert.deepEqual(page.envelopes[0]!.data, envelope)
+    assert.deepEqual(page.envelopes[0].data, envelope)
     await unwatch()
 
     // a device not in users is refused before any request is handled
