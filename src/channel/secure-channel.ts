@@ -35,6 +35,7 @@ export class SecureChannel {
   private readonly onMessage: (message: ChannelMessage) => void
   private idleTimer: NodeJS.Timeout | undefined
   private readingPaused = false
+  private draining: Promise<void> | null = null
 
   constructor (init: SecureChannelInit) {
     this.frames = init.frames
@@ -94,11 +95,20 @@ export class SecureChannel {
 
   /** Resolves once the send queue is back under maxSendQueueBytes (or the channel closed). */
   async drained (): Promise<void> {
-    if (!this.frames.isOpen || this.frames.queuedBytes <= this.limits.maxSendQueueBytes) return
-    await new Promise<void>(resolve => {
-      this.frames.socket.once('drain', resolve)
-      void this.closed.then(() => { resolve() })
-    })
+    while (this.frames.isOpen && this.frames.queuedBytes > this.limits.maxSendQueueBytes) {
+      this.draining ??= new Promise<void>(resolve => {
+        const socket = this.frames.socket
+        const done = (): void => {
+          socket.off('drain', done)
+          socket.off('close', done)
+          this.draining = null
+          resolve()
+        }
+        socket.once('drain', done)
+        socket.once('close', done)
+      })
+      await this.draining
+    }
   }
 
   private pauseReading (): void {
