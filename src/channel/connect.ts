@@ -50,7 +50,8 @@ async function openSocket (host: string, port: number, signal: AbortSignal): Pro
     })
     socket.once('error', (err: NodeJS.ErrnoException) => {
       signal.removeEventListener('abort', onAbort)
-      reject(new AsmtpError('HANDSHAKE_FAILED', `cannot reach the node at ${address}${err.code === undefined ? '' : ` (${err.code})`}`, { cause: err }))
+      const detail = err.code === undefined || err.code === 'ECONNREFUSED' ? '' : ` (${err.code})`
+      reject(new AsmtpError('HANDSHAKE_FAILED', `cannot reach the node at ${address}${detail}`, { cause: err }))
     })
     signal.addEventListener('abort', onAbort, { once: true })
   })
