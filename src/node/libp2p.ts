@@ -23,6 +23,25 @@ import type { Message } from '@libp2p/gossipsub'
 
 export const DHT_PROTOCOL = '/asmtp/kad/1.0.0'
 export const GOSSIPSUB_MAX_DATA_BYTES = 65536 + 1024
+export const GOSSIPSUB_MAX_OUTBOUND_BUFFER_BYTES = 32 * 1024 * 1024
+export const DRAIN_WAIT_MS = 2_000
+
+interface DrainableStream { writableNeedsDrain: boolean, onDrain: (options?: { signal?: AbortSignal }) => Promise<void> }
+
+/**
+ * Publishing back-pressure, which gossipsub lacks (STACK.md): waits (at most DRAIN_WAIT_MS) until
+ * no outbound gossipsub stream has a full write window. Reads gossipsub's outbound stream map,
+ * an internal field; if it is not there, publishing simply goes on without waiting.
+ */
+export async function waitForOutboundDrain (pubsub: GossipSub, signal?: AbortSignal): Promise<void> {
+  const streams = (pubsub as unknown as { streamsOutbound?: Map<string, { rawStream?: DrainableStream }> }).streamsOutbound
+  if (streams === undefined) return
+  const waits: Array<Promise<void>> = []
+  for (const s of streams.values()) {
+    if (s.rawStream?.writableNeedsDrain === true) waits.push(s.rawStream.onDrain({ signal: AbortSignal.any([AbortSignal.timeout(DRAIN_WAIT_MS), ...(signal !== undefined ? [signal] : [])]) }).catch(() => {}))
+  }
+  if (waits.length > 0) await Promise.all(waits)
+}
 
 // a type alias, not an interface: libp2p's ServiceMap needs an index signature
 export type AsmtpServices = {
@@ -88,6 +107,8 @@ export async function createAsmtpLibp2p (init: Libp2pInit): Promise<AsmtpLibp2p>
         fallbackToFloodsub: false,
         emitSelf: false,
         maxInboundDataLength: GOSSIPSUB_MAX_DATA_BYTES,
+        // a peer that never reads has its stream aborted instead of growing our memory without end
+        maxOutboundBufferSize: GOSSIPSUB_MAX_OUTBOUND_BUFFER_BYTES,
         messageProcessingConcurrency: 64
       })
     }

@@ -16,7 +16,7 @@ import { assertEnvelopeShape, envelopeHash, verifyEnvelopeMac } from '../envelop
 import { Passport, mergePassport } from '../passport/index.js'
 import { openStore, type Store, type StoredEnvelope, type RegisteredTopic } from '../store/index.js'
 import { nodeIdentity, type NodeIdentity } from './identity.js'
-import { createAsmtpLibp2p, type AsmtpLibp2p } from './libp2p.js'
+import { createAsmtpLibp2p, waitForOutboundDrain, type AsmtpLibp2p } from './libp2p.js'
 import { CATCHUP_PROTOCOL, handleCatchup, requestCatchup } from './catchup.js'
 import { PASSPORT_NAMESPACE, createPassportValidator, decodePassportRecord, passportDhtKey, selectPassportRecord } from './passport-records.js'
 import { RateLimiter } from './rate-limit.js'
@@ -319,6 +319,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
             return
           }
           try {
+            await waitForOutboundDrain(this.host.services.pubsub, this.tasks.signal)
             await this.host.services.pubsub.publish(name, data)
             resolve()
           } catch (err) {
