@@ -60,6 +60,8 @@ export type AsmtpErrorCode =
   | 'NOT_STARTED'
   | 'CONFIG_INVALID'
   | 'STORE_ERROR'
+  | 'TOPIC_NOT_REGISTERED'
+  | 'INTERNAL'
 
 export class AsmtpError extends Error {
   override readonly name = 'AsmtpError'

@@ -441,8 +441,8 @@ test('QUERY and WATCH are refused for a topic this device did not register; WATC
     const elsewhere = topicOf()
     await alice.registerTopic(topic, topicOf())
     await bob.registerTopic(elsewhere, topicOf())
-    await assert.rejects(bob.query(topic, 0n), isCode('NOT_FOUND', /not registered by this device/))
-    await assert.rejects(bob.watch(() => {}, { topics: [topic] }), isCode('NOT_FOUND', /not registered by this device/))
+    await assert.rejects(bob.query(topic, 0n), isCode('TOPIC_NOT_REGISTERED', /not registered by this device/))
+    await assert.rejects(bob.watch(() => {}, { topics: [topic] }), isCode('TOPIC_NOT_REGISTERED', /not registered by this device/))
     assert.equal(node.backend.calls.includes('query'), false, 'the backend was not asked')
 
     const seen: Array<{ topic: string, seq: bigint, data: string }> = []

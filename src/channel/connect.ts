@@ -1,7 +1,7 @@
 /**
  * Opening a client channel from a device: TCP to the node, Noise IK as initiator with the
  * pinned node id, and the version check of message 2. The failures a person meets get
- * distinct codes and one clear message each (docs/CLIENT-CHANNEL.md "Connection errors").
+ * distinct codes and one clear message each (docs/PROTOCOL.md section 5 "Connection errors").
  */
 import { connect as netConnect, type Socket } from 'node:net'
 import { fromHex, toHex } from '../bytes.js'

@@ -1,5 +1,5 @@
 /**
- * Error replies of the client channel (docs/CLIENT-CHANNEL.md "Error codes"):
+ * Error replies of the client channel (docs/PROTOCOL.md section 5 "Error codes"):
  * body = u16 BE code ‖ UTF-8 message. When the node's failure is an AsmtpError, the message
  * starts with its code text ("LEDGER_FORK: ..."), so that the client gets the exact code back.
  */
@@ -47,19 +47,16 @@ const PASSPORT_CODES: readonly AsmtpErrorCode[] = [
   'LEDGER_SHARED_KEY_MISSING_SEAL', 'LEDGER_NOT_EXTENSION'
 ]
 
-/**
- * The table of docs/CLIENT-CHANNEL.md. UNAUTHORIZED maps to NOT_FOUND ("topic not registered by
- * this device") and INTERNAL to STORE_ERROR until errors.ts has codes of their own.
- */
+/** The table of docs/PROTOCOL.md section 5 (client channel errors). */
 const TABLE: ReadonlyMap<number, ErrorCodeInfo> = new Map<number, ErrorCodeInfo>([
   [ErrorCode.BAD_REQUEST, { name: 'BAD_REQUEST', client: 'DECODE_INVALID', precise: DECODE_CODES }],
   [ErrorCode.UNKNOWN_TYPE, { name: 'UNKNOWN_TYPE', client: 'PROTOCOL_VIOLATION', precise: [] }],
   [ErrorCode.NOT_FOUND, { name: 'NOT_FOUND', client: 'NOT_FOUND', precise: [] }],
-  [ErrorCode.UNAUTHORIZED, { name: 'UNAUTHORIZED', client: 'NOT_FOUND', precise: [] }],
+  [ErrorCode.UNAUTHORIZED, { name: 'UNAUTHORIZED', client: 'TOPIC_NOT_REGISTERED', precise: [] }],
   [ErrorCode.QUEUE_FULL, { name: 'QUEUE_FULL', client: 'QUEUE_FULL', precise: [] }],
   [ErrorCode.ENVELOPE_INVALID, { name: 'ENVELOPE_INVALID', client: 'ENVELOPE_BAD_SIZE', precise: ENVELOPE_CODES }],
   [ErrorCode.PASSPORT_INVALID, { name: 'PASSPORT_INVALID', client: 'PASSPORT_BAD_ENTRY', precise: PASSPORT_CODES }],
-  [ErrorCode.INTERNAL, { name: 'INTERNAL', client: 'STORE_ERROR', precise: ['STORE_ERROR', 'CONFIG_INVALID'] }],
+  [ErrorCode.INTERNAL, { name: 'INTERNAL', client: 'INTERNAL', precise: ['STORE_ERROR', 'CONFIG_INVALID'] }],
   [ErrorCode.TOO_MANY_REQUESTS, { name: 'TOO_MANY_REQUESTS', client: 'RATE_LIMITED', precise: [] }],
   [ErrorCode.TIMEOUT, { name: 'TIMEOUT', client: 'TIMEOUT', precise: ['ABORTED'] }],
   [ErrorCode.UNAVAILABLE, { name: 'UNAVAILABLE', client: 'NOT_STARTED', precise: [] }],

@@ -1,6 +1,6 @@
 /**
  * The outer framing of the client channel: every message on the socket, handshake or
- * transport, is u16 BE length ‖ bytes (docs/CLIENT-CHANNEL.md "Framing"). The decoder takes
+ * transport, is u16 BE length ‖ bytes (docs/PROTOCOL.md section 5 "Framing"). The decoder takes
  * TCP chunks of any size and hands out one whole message at a time, so that the caller can
  * change the accepted sizes between the handshake and the transport phase.
  */

@@ -1,5 +1,5 @@
 /**
- * The Noise IK handshake of the client channel (docs/CLIENT-CHANNEL.md "Handshake") on
+ * The Noise IK handshake of the client channel (docs/PROTOCOL.md section 5 "Handshake") on
  * noise-handshake: `Noise_IK_25519_ChaChaPoly_BLAKE2b`, prologue `asmtp/client/1`.
  *   -> e, es, s, ss   payload: the version the client speaks (0x01)
  *   <- e, ee, se      payload: the version the node chose (0x01), or 0x00 "device not in users"

@@ -1,4 +1,4 @@
-/** The client channel between a node and its users' devices (docs/CLIENT-CHANNEL.md). */
+/** The client channel between a node and its users' devices (docs/PROTOCOL.md section 5). */
 export * from './limits.js'
 export type { ClientBackend, BackendEnvelope, ExportablePassport } from './backend.js'
 export { createClientServer, type ClientServer, type ClientServerInit } from './server.js'

@@ -1,7 +1,8 @@
 /**
- * Constants and limits of the client channel (docs/CLIENT-CHANNEL.md): the Noise parameters,
+ * Constants and limits of the client channel (docs/PROTOCOL.md section 5): the Noise parameters,
  * the frame and message sizes, and the per-connection bounds a node enforces.
  */
+import { AEAD_TAG_BYTES } from '../crypto/aead.js'
 
 export const CHANNEL_PROTOCOL_NAME = 'Noise_IK_25519_ChaChaPoly_BLAKE2b'
 /** Noise prologue: the ASCII bytes `asmtp/client/1`. */
@@ -13,7 +14,6 @@ export const VERSION_REFUSED = 0
 
 /** Noise spec 3: a Noise message is at most 65535 bytes. */
 export const MAX_FRAME_BYTES = 65535
-export const AEAD_TAG_BYTES = 16
 export const MAX_FRAME_PLAINTEXT_BYTES = MAX_FRAME_BYTES - AEAD_TAG_BYTES
 /** u8 type ‖ u32 BE request id. */
 export const FRAME_HEADER_BYTES = 5

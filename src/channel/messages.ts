@@ -1,5 +1,5 @@
 /**
- * What travels inside a channel frame (docs/CLIENT-CHANNEL.md "Messages"):
+ * What travels inside a channel frame (docs/PROTOCOL.md section 5 "Messages"):
  * plaintext = u8 type ‖ u32 BE request id ‖ body. Replies to request type t have type t | 0x80;
  * 0x7e MORE carries a non-final part of a larger message, 0x7f is an error reply.
  * Every decoder here throws AsmtpError (DECODE_* or FRAME_INVALID) and nothing else.

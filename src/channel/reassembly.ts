@@ -1,5 +1,5 @@
 /**
- * Messages larger than one frame (docs/CLIENT-CHANNEL.md "Fragmentation"): every frame but the
+ * Messages larger than one frame (docs/PROTOCOL.md section 5 "Fragmentation"): every frame but the
  * last has type 0x7e MORE with the request id of the message and a non-empty part of its body;
  * the last has the real type and the last part. The receiver joins the parts per request id,
  * bounded in message size and in the number of messages open at once.

@@ -148,7 +148,7 @@ class ChannelServer implements ClientServer {
   }
 
   /**
-   * Noise IK as responder (docs/CLIENT-CHANNEL.md "Handshake"). A message 1 that does not
+   * Noise IK as responder (docs/PROTOCOL.md section 5 "Handshake"). A message 1 that does not
    * decrypt (the client pinned another node) or carries no version is dropped without an answer.
    */
   private async handshake (frames: FrameSocket): Promise<void> {
