@@ -2,7 +2,7 @@
 import { writeFile } from 'node:fs/promises'
 import { fmt } from './stats.js'
 
-export interface Figure { median: number, p99?: number, peakRssMb?: number, count?: number }
+export interface Figure { median: number, p99?: number, peakRssMb?: number, count?: number, mbPerSecond?: number }
 
 export interface ScenarioResult {
   scenario: string

@@ -9,6 +9,7 @@ import { execSync } from 'node:child_process'
 import { cpus } from 'node:os'
 import { benchEnvelope, benchTopic } from './micro.js'
 import { benchChain, benchOneHop } from './net.js'
+import { benchChannel } from './channel.js'
 import { printTable, writeJson, type ScenarioResult } from './report.js'
 
 const args = process.argv.slice(2)
@@ -23,6 +24,7 @@ const progress = (s: string): void => { process.stderr.write(`[bench] ${s}\n`) }
 const scenarios: Array<{ name: string, run: () => Promise<ScenarioResult[]> }> = [
   { name: 'topic', run: async () => await benchTopic(quick) },
   { name: 'envelope', run: async () => await Promise.resolve(benchEnvelope(quick)) },
+  { name: 'channel', run: async () => await benchChannel(quick) },
   { name: 'one-hop', run: async () => await benchOneHop(quick, progress) },
   { name: 'chain', run: async () => await benchChain(quick, progress) }
 ]
