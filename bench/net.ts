@@ -5,9 +5,12 @@
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { generateX25519, toHex } from '../src/index.js'
+import { randomBytes } from 'node:crypto'
+import { Ed25519KeyPair, generateX25519, toHex } from '../src/index.js'
+import { envelopeHash, sealEnvelope } from '../src/envelope/index.js'
+import { connectClient, type ClientConnection } from '../src/channel/index.js'
 import { deriveTopic } from '../src/topic/index.js'
-import { summary } from './stats.js'
+import { nowMs, summary } from './stats.js'
 import type { ScenarioResult } from './report.js'
 
 type Mode = 'asmtp' | 'bare'
@@ -29,6 +32,8 @@ class Worker {
   private waiters: Array<() => void> = []
   peerId = ''
   addrs: string[] = []
+  publicId = ''
+  clientAddress: string | null = null
 
   private constructor (private readonly child: ChildProcess) {
     child.on('message', (msg: { id?: number, ok?: boolean, result?: unknown, error?: string, event?: string, hash?: string, t?: number }) => {
@@ -90,10 +95,12 @@ class Worker {
     }
   }
 
-  async start (bootstrap: string[]): Promise<void> {
-    const r = await this.call<{ peerId: string, addrs: string[] }>('start', { bootstrap })
+  async start (bootstrap: string[], users: string[] = []): Promise<void> {
+    const r = await this.call<{ peerId: string, addrs: string[], publicId?: string, clientAddress?: string | null }>('start', { bootstrap, users })
     this.peerId = r.peerId
     this.addrs = r.addrs
+    this.publicId = r.publicId ?? ''
+    this.clientAddress = r.clientAddress ?? null
   }
 
   async stop (): Promise<void> {
@@ -103,10 +110,10 @@ class Worker {
   }
 }
 
-async function waitSubscribed (a: Worker, peerId: string, timeoutMs = 60_000): Promise<number> {
+async function waitSubscribed (a: Worker, peerId: string, timeoutMs = 60_000, topic?: string): Promise<number> {
   const start = Date.now()
   for (;;) {
-    if ((await a.call<string[]>('subscribers')).includes(peerId)) return Date.now() - start
+    if ((await a.call<string[]>('subscribers', { topic })).includes(peerId)) return Date.now() - start
     if (Date.now() - start > timeoutMs) throw new Error('nodes of the pair never met on their topic')
     await new Promise(resolve => setTimeout(resolve, 50))
   }
@@ -247,4 +254,87 @@ export async function benchChain (quick: boolean, progress: (s: string) => void)
     better: 'lower',
     notes: `asmtp nodes are bootstrapped in a chain; the two ends find each other through the DHT in ${out.asmtp.meetMs} ms and then talk directly, so the path is one hop`
   }]
+}
+
+/**
+ * End to end: a client of node A publishes through its node, a client of node B receives it on a
+ * WATCH. Both clients live in this process, so one clock times the whole path.
+ */
+export async function benchEndToEnd (quick: boolean, progress: (s: string) => void): Promise<ScenarioResult[]> {
+  const count = quick ? 100 : 500
+  const floodMs = quick ? 2000 : 5000
+  const aliceDevice = Ed25519KeyPair.generate()
+  const bobDevice = Ed25519KeyPair.generate()
+  const users = [toHex(aliceDevice.publicKey), toHex(bobDevice.publicKey)]
+  const workers = await Promise.all([Worker.spawn('asmtp'), Worker.spawn('asmtp')])
+  const clients: ClientConnection[] = []
+  try {
+    progress('end to end: starting two node processes with client channels')
+    await workers[0].start([], users)
+    await workers[1].start([workers[0].addrs[0]!], users)
+    const connect = async (w: Worker, device: Ed25519KeyPair): Promise<ClientConnection> => {
+      const [host, port] = w.clientAddress!.split(':') as [string, string]
+      const c = await connectClient({ host, port: Number(port), remoteId: w.publicId, device })
+      clients.push(c)
+      return c
+    }
+    const alice = await connect(workers[0], aliceDevice)
+    const bob = await connect(workers[1], bobDevice)
+    const a = generateX25519()
+    const b = generateX25519()
+    const topic = deriveTopic(a.secretKey, b.publicKey)
+    await alice.registerTopic(topic.topic, topic.key)
+    await bob.registerTopic(topic.topic, topic.key)
+    const arrived = new Map<string, number>()
+    let waiter: (() => void) | undefined
+    await bob.watch((e) => {
+      arrived.set(toHex(envelopeHash(e.data)), nowMs())
+      waiter?.()
+    })
+    await waitSubscribed(workers[0], workers[1].peerId, 60_000, toHex(topic.topic))
+    const seal = (): Uint8Array => sealEnvelope({ sender: a, recipientPublic: b.publicKey, topic, contentType: 'text/plain', body: randomBytes(200) })
+    progress(`end to end: latency, ${count} messages one at a time`)
+    const samples: number[] = []
+    for (let i = 0; i < count + 20; i++) {
+      const env = seal()
+      const h = toHex(envelopeHash(env))
+      const t0 = nowMs()
+      const got = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => { reject(new Error('end to end: message lost')) }, 10_000)
+        waiter = () => { if (arrived.has(h)) { clearTimeout(timer); resolve() } }
+      })
+      await alice.publish(topic.topic, env)
+      if (!arrived.has(h)) await got
+      if (i >= 20) samples.push(arrived.get(h)! - t0)
+    }
+    waiter = undefined
+    progress(`end to end: messages/s for ${floodMs / 1000} s, 32 in flight`)
+    const pool = Array.from({ length: quick ? 3000 : 15000 }, seal)
+    const before = arrived.size
+    let next = 0
+    let sent = 0
+    const start = nowMs()
+    await Promise.all(Array.from({ length: 32 }, async () => {
+      while (nowMs() - start < floodMs && next < pool.length) {
+        await alice.publish(topic.topic, pool[next++]!)
+        sent++
+      }
+    }))
+    const deadline = Date.now() + 30_000
+    while (arrived.size - before < sent && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
+    const received = arrived.size - before
+    if (received < sent) throw new Error(`end to end: ${sent - received} of ${sent} messages lost`)
+    const perSecond = (received * 1000) / (Math.max(...[...arrived.values()].slice(before)) - start)
+    const s = summary(samples)
+    return [{
+      scenario: 'end to end: client of A to a watching client of B',
+      unit: 'ms',
+      ours: { median: s.median, p99: s.p99 },
+      target: 'p50 < 5, p99 < 25',
+      notes: `messages/s with 32 in flight: ${perSecond.toFixed(0)} (${received}/${sent} delivered); the ratio to one hop is in the next line`
+    }]
+  } finally {
+    await Promise.allSettled(clients.map(async c => { await c.close() }))
+    await Promise.all(workers.map(async w => { await w.stop() }))
+  }
 }

@@ -58,14 +58,14 @@ function onReceived (data: Uint8Array): void {
   if (reportEach) send({ event: 'received', hash: hashHex(data), t })
 }
 
-async function start (bootstrap: string[], rendezvousIntervalMs: number): Promise<{ peerId: string, addrs: string[] }> {
+async function start (bootstrap: string[], rendezvousIntervalMs: number, users: string[]): Promise<{ peerId: string, addrs: string[], publicId?: string, clientAddress?: string | null }> {
   if (mode === 'asmtp') {
     dir = await mkdtemp(join(tmpdir(), 'asmtp-bench-'))
     const config: NodeConfig = {
       configPath: null,
       configDir: dir,
       secret: join(dir, 'node.key'),
-      users: [],
+      users,
       client: { listen: { host: '127.0.0.1', port: 0 } },
       network: { listen: ['/ip4/127.0.0.1/tcp/0'], announce: [], bootstrap },
       storage: { path: join(dir, 'data'), retentionMs: 3600_000 },
@@ -75,7 +75,7 @@ async function start (bootstrap: string[], rendezvousIntervalMs: number): Promis
     asmtp = new AsmtpNode({ config, nodeKey: Ed25519KeyPair.generate(), rendezvousIntervalMs })
     asmtp.on('envelope', (e) => { if (e.source !== 'local') onReceived(e.data) })
     await asmtp.start()
-    return { peerId: asmtp.peerId, addrs: asmtp.getMultiaddrs() }
+    return { peerId: asmtp.peerId, addrs: asmtp.getMultiaddrs(), publicId: asmtp.publicId, clientAddress: asmtp.clientAddress }
   }
   bare = await createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
@@ -100,8 +100,8 @@ async function start (bootstrap: string[], rendezvousIntervalMs: number): Promis
   return { peerId: bare.peerId.toString(), addrs: bare.getMultiaddrs().map(String) }
 }
 
-function subscribers (): string[] {
-  if (asmtp !== undefined) return asmtp.topicPeers(topicId)
+function subscribers (topicHex?: string): string[] {
+  if (asmtp !== undefined) return asmtp.topicPeers(topicHex !== undefined ? fromHex(topicHex, 32) : topicId)
   return bare?.services.pubsub.getSubscribers(topicName).map(String) ?? []
 }
 
@@ -113,7 +113,7 @@ async function publish (data: Uint8Array): Promise<void> {
 async function handle (req: Request): Promise<unknown> {
   switch (req.cmd) {
     case 'start':
-      return await start(req.bootstrap as string[], (req.rendezvousIntervalMs as number | undefined) ?? 1000)
+      return await start(req.bootstrap as string[], (req.rendezvousIntervalMs as number | undefined) ?? 1000, (req.users as string[] | undefined) ?? [])
     case 'join': {
       topicId = fromHex(req.topic as string, 32)
       topicName = 'bench/' + (req.topic as string)
@@ -122,7 +122,7 @@ async function handle (req: Request): Promise<unknown> {
       return null
     }
     case 'subscribers':
-      return subscribers()
+      return subscribers(req.topic as string | undefined)
     case 'prepare': {
       const n = req.n as number
       const size = req.size as number

@@ -8,7 +8,7 @@ import '../src/polyfill.js'
 import { execSync } from 'node:child_process'
 import { cpus } from 'node:os'
 import { benchEnvelope, benchTopic } from './micro.js'
-import { benchChain, benchOneHop } from './net.js'
+import { benchChain, benchEndToEnd, benchOneHop } from './net.js'
 import { benchChannel } from './channel.js'
 import { printTable, writeJson, type ScenarioResult } from './report.js'
 
@@ -26,6 +26,7 @@ const scenarios: Array<{ name: string, run: () => Promise<ScenarioResult[]> }> =
   { name: 'envelope', run: async () => await Promise.resolve(benchEnvelope(quick)) },
   { name: 'channel', run: async () => await benchChannel(quick) },
   { name: 'one-hop', run: async () => await benchOneHop(quick, progress) },
+  { name: 'e2e', run: async () => await benchEndToEnd(quick, progress) },
   { name: 'chain', run: async () => await benchChain(quick, progress) }
 ]
 
@@ -48,6 +49,12 @@ for (const s of scenarios) {
     failed = true
     console.error(`[bench] ${s.name} FAILED: ${(err as Error).message}`)
   }
+}
+// end to end against one hop, both measured in this run
+const e2e = results.find(r => r.scenario.startsWith('end to end'))
+const hop = results.find(r => r.scenario.startsWith('one hop latency'))
+if (e2e !== undefined && hop !== undefined) {
+  results.push({ scenario: 'end to end against one hop (p50)', unit: 'ms', ours: { median: e2e.ours.median, p99: e2e.ours.p99 }, baseline: { name: 'one hop between the two node processes (asmtp, above)', median: hop.ours.median, p99: hop.ours.p99 }, ratio: e2e.ours.median / hop.ours.median, better: 'lower' })
 }
 const meta = { date: new Date().toISOString(), commit: commit(), node: process.version, cpus: cpus().length, quick }
 console.log(`\nasmtp benchmarks ${meta.date} commit ${meta.commit}, Node ${meta.node}, ${meta.cpus} cores${quick ? ' (quick)' : ''}\n`)
