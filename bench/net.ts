@@ -338,3 +338,8 @@ export async function benchEndToEnd (quick: boolean, progress: (s: string) => vo
     await Promise.all(workers.map(async w => { await w.stop() }))
   }
 }
+
+/** Two asmtp node processes on one pairwise topic, met and ready (for other benchmark files). */
+export async function startPair (): Promise<Net> {
+  return await startChain('asmtp', 2, false)
+}

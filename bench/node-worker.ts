@@ -27,6 +27,8 @@ interface Request { id: number, cmd: string, [k: string]: unknown }
 
 const mode = (process.argv[2] ?? 'asmtp') as Mode
 let asmtp: AsmtpNode | undefined
+let asmtpConfig: NodeConfig | undefined
+let asmtpKey: Ed25519KeyPair | undefined
 let bare: Libp2p<{ identify: unknown, pubsub: GossipSub }> | undefined
 let dir: string | undefined
 let topicName = ''
@@ -72,7 +74,9 @@ async function start (bootstrap: string[], rendezvousIntervalMs: number, users: 
       limits: { maxEnvelopeSize: 65536, maxPeerMessagesPerSecond: 1_000_000, maxPublishQueue: 4096 },
       log: { level: 'error' }
     }
-    asmtp = new AsmtpNode({ config, nodeKey: Ed25519KeyPair.generate(), rendezvousIntervalMs })
+    asmtpConfig = config
+    asmtpKey = Ed25519KeyPair.generate()
+    asmtp = new AsmtpNode({ config, nodeKey: asmtpKey, rendezvousIntervalMs })
     asmtp.on('envelope', (e) => { if (e.source !== 'local') onReceived(e.data) })
     await asmtp.start()
     return { peerId: asmtp.peerId, addrs: asmtp.getMultiaddrs(), publicId: asmtp.publicId, clientAddress: asmtp.clientAddress }
@@ -174,6 +178,31 @@ async function handle (req: Request): Promise<unknown> {
         }
       }))
       return { sent, failed, ms: now() - start }
+    }
+    case 'pause':
+      await asmtp?.stop()
+      return null
+    case 'resume': {
+      // the same key and storage: a node restart after downtime; bootstrap to the given peers
+      const t0 = now()
+      const config = { ...asmtpConfig!, network: { ...asmtpConfig!.network, bootstrap: req.bootstrap as string[] } }
+      asmtp = new AsmtpNode({ config, nodeKey: asmtpKey!, rendezvousIntervalMs: 1000 })
+      asmtp.on('envelope', (e) => { if (e.source !== 'local') onReceived(e.data) })
+      await asmtp.start()
+      return { t0, addrs: asmtp.getMultiaddrs() }
+    }
+    case 'iterate': {
+      // the baseline of store-and-forward: read every stored envelope of the topic from LevelDB
+      const t0 = now()
+      let after = 0n
+      let n = 0
+      for (;;) {
+        const page = await asmtp!.query(topicId, after, 4096)
+        n += page.envelopes.length
+        after = page.cursor
+        if (!page.more) break
+      }
+      return { n, ms: now() - t0 }
     }
     case 'stats':
       return { receivedCount, firstReceived, lastReceived, peakRss, rssSamples }

@@ -10,6 +10,7 @@ import { cpus } from 'node:os'
 import { benchEnvelope, benchTopic } from './micro.js'
 import { benchChain, benchEndToEnd, benchOneHop } from './net.js'
 import { benchChannel } from './channel.js'
+import { benchNodeStart, benchStoreAndForward } from './storage.js'
 import { printTable, writeJson, type ScenarioResult } from './report.js'
 
 const args = process.argv.slice(2)
@@ -27,7 +28,9 @@ const scenarios: Array<{ name: string, run: () => Promise<ScenarioResult[]> }> =
   { name: 'channel', run: async () => await benchChannel(quick) },
   { name: 'one-hop', run: async () => await benchOneHop(quick, progress) },
   { name: 'e2e', run: async () => await benchEndToEnd(quick, progress) },
-  { name: 'chain', run: async () => await benchChain(quick, progress) }
+  { name: 'chain', run: async () => await benchChain(quick, progress) },
+  { name: 'store-and-forward', run: async () => await benchStoreAndForward(quick, progress) },
+  { name: 'start', run: async () => await benchNodeStart(quick, progress) }
 ]
 
 function commit (): string {
