@@ -171,11 +171,11 @@ async function stopNode (n: NodeProc): Promise<void> {
   clearTimeout(timer)
 }
 
-async function initUser (name: string): Promise<{ dir: string, deviceKey: string, passportId: string }> {
+async function initUser (name: string, extra: string[] = []): Promise<{ dir: string, deviceKey: string, passportId: string, registrationRequest?: string }> {
   const dir = join(root, `user-${name}`)
-  const r = await collect(launch(CLI, ['--dir', dir, 'init', '--alias', name, '--json']))
+  const r = await collect(launch(CLI, ['--dir', dir, 'init', '--alias', name, '--json', ...extra]))
   assert.equal(r.code, 0, r.stderr)
-  const id = JSON.parse(r.stdout) as { alias: string, deviceKey: string, passportId: string }
+  const id = JSON.parse(r.stdout) as { alias: string, deviceKey: string, passportId: string, registrationRequest?: string }
   assert.equal(id.alias, name)
   assert.match(id.deviceKey, /^[0-9a-f]{64}$/)
   return { dir, ...id }
@@ -184,9 +184,10 @@ async function initUser (name: string): Promise<{ dir: string, deviceKey: string
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'asmtp-client-cli-'))
   const [alice, bob, carol] = await Promise.all([initUser('alice'), initUser('bob'), initUser('carol')])
+  const phone = await initUser('phone', ['--join', alice.passportId])
   nodes.relay = await startNode('relay', [], [])
   const [na, nb] = await Promise.all([
-    startNode('node-a', [alice.deviceKey], [nodes.relay.listen]),
+    startNode('node-a', [alice.deviceKey, phone.deviceKey], [nodes.relay.listen]),
     startNode('node-b', [bob.deviceKey, carol.deviceKey], [nodes.relay.listen])
   ])
   nodes.a = na
@@ -194,6 +195,7 @@ before(async () => {
   users.alice = { name: 'alice', dir: alice.dir, node: na }
   users.bob = { name: 'bob', dir: bob.dir, node: nb }
   users.carol = { name: 'carol', dir: carol.dir, node: nb }
+  users.phone = { name: 'phone', dir: phone.dir, node: na }
 })
 
 after(async () => {
@@ -361,4 +363,23 @@ test('watch prints mail as it arrives and stops cleanly on SIGINT', async () => 
   child.kill('SIGINT')
   const r = await done
   assert.equal(r.code, 0, r.stderr)
+})
+
+test('a second device joins the passport (init --join, passport add-device, sync) and writes as the same person', async () => {
+  const { alice, bob, phone } = users as { alice: User, bob: User, phone: User }
+  const early = await cli(phone, ['sync'])
+  assert.equal(early.code, 1)
+  oneLine(early.stderr, /not in passport [0-9a-f]{64} yet|passport [0-9a-f]{64} was not found through the node/)
+  const state = JSON.parse(await readFile(join(phone.dir, 'state.json'), 'utf8')) as { joinRequest: string }
+  assert.match(await ok(alice, ['passport', 'add-device', state.joinRequest]), /^added device phone/)
+  await ok(alice, ['sync'])
+  await ok(phone, ['sync'])
+  const shown = JSON.parse(await ok(phone, ['passport', 'show', '--json'])) as { id: string, devices: Array<{ alias: string }> }
+  const aliceId = (JSON.parse(await ok(alice, ['whoami', '--json'])) as { passportId: string }).passportId
+  assert.equal(shown.id, aliceId)
+  assert.deepEqual(shown.devices.map(d => d.alias).sort(), ['alice', 'phone'])
+  await ok(bob, ['passport', 'export', '--output', join(root, 'bob-now.passport')])
+  await ok(phone, ['contact', 'add', 'bob', join(root, 'bob-now.passport')])
+  await ok(phone, ['send', 'bob', 'from alice\'s phone'])
+  await receive(bob, 'alice', e => e.text === 'from alice\'s phone')
 })
