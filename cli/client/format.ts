@@ -9,8 +9,16 @@ import type { MessageRecord } from './mail-store.js'
 
 const pad = (n: number, w = 2): string => String(n).padStart(w, '0')
 
+const MAX_DATE_MS = 8.64e15
+
+/** ISO 8601, or null for a time no Date can hold (a sender's clock is not to be trusted). */
+export function isoTime (ms: number): string | null {
+  return Number.isFinite(ms) && Math.abs(ms) <= MAX_DATE_MS ? new Date(ms).toISOString() : null
+}
+
 /** Local time, to the second: 2025-03-01 14:05:09. */
 export function formatTime (ms: number): string {
+  if (isoTime(ms) === null) return '(invalid time)'
   const d = new Date(ms)
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
 }
@@ -46,7 +54,7 @@ export interface MessageJson {
   alias: string
   passportId: string
   messageId: string
-  time: string
+  time: string | null
   contentType: string
   text?: string
   file?: { id: string, name: string, size: number, sha256: string, path: string }
@@ -59,7 +67,7 @@ export function messageJson (r: MessageRecord, dir: string): MessageJson {
     alias: r.alias,
     passportId: r.contact,
     messageId: r.id,
-    time: new Date(r.time).toISOString(),
+    time: isoTime(r.time),
     contentType: r.contentType
   }
   if (r.text !== undefined) out.text = r.text
