@@ -271,7 +271,7 @@ export async function benchEndToEnd (quick: boolean, progress: (s: string) => vo
   try {
     progress('end to end: starting two node processes with client channels')
     await workers[0].start([], users)
-    await workers[1].start([workers[0].addrs[0]!], users)
+    await workers[1].start([workers[0].addrs[0]], users)
     const connect = async (w: Worker, device: Ed25519KeyPair): Promise<ClientConnection> => {
       const [host, port] = w.clientAddress!.split(':') as [string, string]
       const c = await connectClient({ host, port: Number(port), remoteId: w.publicId, device })
@@ -316,7 +316,7 @@ export async function benchEndToEnd (quick: boolean, progress: (s: string) => vo
     const start = nowMs()
     await Promise.all(Array.from({ length: 32 }, async () => {
       while (nowMs() - start < floodMs && next < pool.length) {
-        await alice.publish(topic.topic, pool[next++]!)
+        await alice.publish(topic.topic, pool[next++])
         sent++
       }
     }))
@@ -342,4 +342,94 @@ export async function benchEndToEnd (quick: boolean, progress: (s: string) => vo
 /** Two asmtp node processes on one pairwise topic, met and ready (for other benchmark files). */
 export async function startPair (): Promise<Net> {
   return await startChain('asmtp', 2, false)
+}
+
+interface ScalePair { a: number, b: number, senderSecret: string, recipientPublic: string, topic: string, key: string }
+
+/**
+ * Scale: `nodes` asmtp processes on loopback (each bootstrapped to one of the first three), 100
+ * user pairs spread over them at random; every pair sends one message: delivery ratio, latency,
+ * RSS per node, and the time a node added last takes to find its pair.
+ */
+export async function benchScale (quick: boolean, progress: (s: string) => void): Promise<ScenarioResult[]> {
+  const out: ScenarioResult[] = []
+  for (const size of quick ? [10] : [10, 25, 50]) {
+    const workers: Worker[] = []
+    try {
+      progress(`scale ${size}: starting ${size} node processes`)
+      for (let i = 0; i < size; i++) {
+        const w = await Worker.spawn('asmtp')
+        workers.push(w)
+        await w.start(i === 0 ? [] : [workers[i % Math.min(3, i)].addrs[0]])
+      }
+      const pairs: ScalePair[] = []
+      for (let p = 0; p < 100; p++) {
+        const a = Math.floor(Math.random() * size)
+        let b = Math.floor(Math.random() * (size - 1))
+        if (b >= a) b++
+        const x = generateX25519()
+        const y = generateX25519()
+        const t = deriveTopic(x.secretKey, y.publicKey)
+        pairs.push({ a, b, senderSecret: toHex(x.secretKey), recipientPublic: toHex(y.publicKey), topic: toHex(t.topic), key: toHex(t.key) })
+      }
+      progress(`scale ${size}: registering 100 pairs`)
+      await Promise.all(workers.map(async (w, i) => {
+        const mine = pairs.filter(p => p.a === i || p.b === i).map(p => ({ topic: p.topic, key: p.key }))
+        await w.call('join-many', { topics: mine })
+        await w.call('report-each', { on: true })
+      }))
+      progress(`scale ${size}: waiting for every pair to meet`)
+      const meetStart = Date.now()
+      for (const p of pairs) {
+        try {
+          await waitSubscribed(workers[p.a], workers[p.b].peerId, 60_000, p.topic)
+        } catch (err) {
+          const conns = await Promise.all(workers.map(async w => (await w.call<string[]>('conns')).length))
+          const direct = (await workers[p.a].call<string[]>('conns')).includes(workers[p.b].peerId)
+          const ga = await workers[p.a].call<{ peers: string[], out: string[], in: string[] }>('gossip-peers')
+          const bid = workers[p.b].peerId
+          const detail = `gossip peer ${ga.peers.includes(bid)}, outbound stream ${ga.out.includes(bid)}, inbound stream ${ga.in.includes(bid)}`
+          throw new Error(`${(err as Error).message}: nodes ${p.a} and ${p.b} (connected: ${direct}; ${detail}); connections per node ${conns.join(',')}`, { cause: err })
+        }
+      }
+      const meetAllMs = Date.now() - meetStart
+      progress(`scale ${size}: one message per pair`)
+      const latencies: number[] = []
+      let delivered = 0
+      for (const p of pairs) {
+        const sent = await workers[p.a].call<{ hash: string, t: number }>('publish-to', { ...p })
+        try {
+          latencies.push(await workers[p.b].waitReceived(sent.hash, 10_000) - sent.t)
+          delivered++
+        } catch {
+          // counted as lost below
+        }
+      }
+      const rss = await Promise.all(workers.map(async w => await w.call<number>('rss')))
+      progress(`scale ${size}: a new node joins and finds its pair`)
+      const late = await Worker.spawn('asmtp')
+      workers.push(late)
+      await late.start([workers[0].addrs[0]])
+      const partner = workers[Math.floor(Math.random() * size)]
+      const x = generateX25519()
+      const t = deriveTopic(x.secretKey, generateX25519().publicKey)
+      await partner.call('join-many', { topics: [{ topic: toHex(t.topic), key: toHex(t.key) }] })
+      const joinStart = Date.now()
+      await late.call('join-many', { topics: [{ topic: toHex(t.topic), key: toHex(t.key) }] })
+      await waitSubscribed(late, partner.peerId, 120_000, toHex(t.topic))
+      const findMs = Date.now() - joinStart
+      const s = summary(latencies)
+      const rssSorted = [...rss].sort((a, b) => a - b)
+      out.push({
+        scenario: `scale: ${size} nodes, 100 pairs`,
+        unit: 'ms',
+        ours: { median: s.median, p99: s.p99, count: delivered },
+        notes: `delivery ${delivered}/100 (${delivered}%), RSS per node median ${rssSorted[Math.floor(rss.length / 2)].toFixed(0)} MB, max ${rssSorted[rss.length - 1].toFixed(0)} MB; all pairs met in ${meetAllMs} ms; a new node found its pair in ${findMs} ms`
+      })
+      if (delivered < 100) throw new Error(`scale ${size}: ${100 - delivered} of 100 messages lost`)
+    } finally {
+      await Promise.all(workers.map(async w => { await w.stop() }))
+    }
+  }
+  return out
 }

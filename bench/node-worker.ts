@@ -125,6 +125,27 @@ async function handle (req: Request): Promise<unknown> {
       else bare!.services.pubsub.subscribe(topicName)
       return null
     }
+    case 'join-many': {
+      // scale benchmark: several pairwise topics on one node
+      const topics = req.topics as Array<{ topic: string, key: string }>
+      for (const t of topics) await asmtp!.registerTopic(fromHex(t.topic, 32), fromHex(t.key, 32), 'bench-user')
+      return null
+    }
+    case 'publish-to': {
+      const topic = { topic: fromHex(req.topic as string, 32), key: fromHex(req.key as string, 32) }
+      const data = sealEnvelope({ sender: x25519KeyPairFromSecret(fromHex(req.senderSecret as string, 32)), recipientPublic: fromHex(req.recipientPublic as string, 32), topic, contentType: 'text/plain', body: randomBytes(200) })
+      const t = now()
+      await asmtp!.publish(topic.topic, data)
+      return { hash: toHex(envelopeHash(data)), t }
+    }
+    case 'gossip-peers': {
+      const ps = asmtp!.host.services.pubsub as unknown as { getPeers: () => Array<{ toString: () => string }>, streamsOutbound: Map<string, unknown>, streamsInbound: Map<string, unknown> }
+      return { peers: ps.getPeers().map(String), out: [...ps.streamsOutbound.keys()], in: [...ps.streamsInbound.keys()] }
+    }
+    case 'conns':
+      return asmtp?.host.getConnections().map(c => c.remotePeer.toString()) ?? []
+    case 'rss':
+      return process.memoryUsage().rss / 1024 / 1024
     case 'subscribers':
       return subscribers(req.topic as string | undefined)
     case 'prepare': {

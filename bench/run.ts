@@ -8,7 +8,7 @@ import '../src/polyfill.js'
 import { execSync } from 'node:child_process'
 import { cpus } from 'node:os'
 import { benchEnvelope, benchTopic } from './micro.js'
-import { benchChain, benchEndToEnd, benchOneHop } from './net.js'
+import { benchChain, benchEndToEnd, benchOneHop, benchScale } from './net.js'
 import { benchChannel } from './channel.js'
 import { benchNodeStart, benchStoreAndForward } from './storage.js'
 import { printTable, writeJson, type ScenarioResult } from './report.js'
@@ -30,6 +30,7 @@ const scenarios: Array<{ name: string, run: () => Promise<ScenarioResult[]> }> =
   { name: 'e2e', run: async () => await benchEndToEnd(quick, progress) },
   { name: 'chain', run: async () => await benchChain(quick, progress) },
   { name: 'store-and-forward', run: async () => await benchStoreAndForward(quick, progress) },
+  { name: 'scale', run: async () => await benchScale(quick, progress) },
   { name: 'start', run: async () => await benchNodeStart(quick, progress) }
 ]
 

@@ -29,7 +29,7 @@ export async function benchStoreAndForward (quick: boolean, progress: (s: string
       if (flood.sent !== n) throw new Error(`store-and-forward: only ${flood.sent} of ${n} published`)
       await recipient.call('reset')
       progress(`store-and-forward N=${n}: recipient node restarts and catches up`)
-      const { t0 } = await recipient.call<{ t0: number }>('resume', { bootstrap: [sender.addrs[0]!] })
+      const { t0 } = await recipient.call<{ t0: number }>('resume', { bootstrap: [sender.addrs[0]] })
       const deadline = Date.now() + 300_000
       let stats = { receivedCount: 0, lastReceived: 0 }
       while (stats.receivedCount < n) {
@@ -103,7 +103,7 @@ export async function benchNodeStart (quick: boolean, progress: (s: string) => v
     progress(`node start: store with ${n.toLocaleString('en-US')} envelopes`)
     const full: number[] = []
     for (let i = 0; i < runs; i++) full.push(await timeToReady(config))
-    const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+    const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
     return [{
       scenario: `node start to ready, store with ${n.toLocaleString('en-US')} envelopes`,
       unit: 'ms',

@@ -25,6 +25,7 @@ export const DHT_PROTOCOL = '/asmtp/kad/1.0.0'
 export const GOSSIPSUB_MAX_DATA_BYTES = 65536 + 1024
 export const GOSSIPSUB_MAX_OUTBOUND_BUFFER_BYTES = 32 * 1024 * 1024
 export const DRAIN_WAIT_MS = 2_000
+export const INBOUND_CONNECTIONS_PER_SECOND_PER_HOST = 100
 
 interface DrainableStream { writableNeedsDrain: boolean, onDrain: (options?: { signal?: AbortSignal }) => Promise<void> }
 
@@ -84,6 +85,11 @@ export async function createAsmtpLibp2p (init: Libp2pInit): Promise<AsmtpLibp2p>
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery,
+    connectionManager: {
+      // libp2p accepts 5 inbound connections per second per host by default; nodes behind one
+      // address (a NAT, a test machine) would be refused past the fifth, and bootstrap does not retry
+      inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_SECOND_PER_HOST
+    },
     connectionGater: {
       // loopback and private addresses must dial (tests, LANs); the default gater allows all
       denyDialMultiaddr: () => false

@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events'
 import createDebug from 'debug'
 import type { PeerId } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import { toHex } from '../bytes.js'
 import type { Ed25519KeyPair } from '../crypto/index.js'
@@ -35,6 +36,8 @@ const MAX_INBOUND_CATCHUPS = 8
 const MAX_PUBLISH_CONCURRENCY = 32
 const MAX_STARTUP_DIALS = 32
 const PASSPORT_REPUBLISH_MS = 10 * 60_000
+/** Provider records live 48 h in kad-dht; ours are renewed well before. */
+const PROVIDE_INTERVAL_MS = 10 * 60_000
 
 export interface AsmtpNodeInit {
   config: NodeConfig
@@ -81,6 +84,8 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
   private rendezvousRunning = false
   private rendezvousAgain = false
   private passportsAnnouncedAt = 0
+  private readonly unsubscribedProviders = new Map<string, number>()
+  private readonly providedAt = new Map<string, number>()
   private state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new'
 
   constructor (init: AsmtpNodeInit) {
@@ -218,6 +223,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
     const gone = await this.db.deregisterTopic(topic, owner)
     if (gone) {
       this.topics.delete(toHex(topic))
+      this.providedAt.delete(toHex(topic))
       const name = gossipTopic(topic)
       this.host.services.pubsub.topicValidators.delete(name)
       this.host.services.pubsub.unsubscribe(name)
@@ -425,6 +431,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
     void this.tasks.run('rendezvous', async (signal) => {
       do {
         this.rendezvousAgain = false
+        if (this.host.getConnections().length === 0) await this.redialBootstrap(signal)
         await Promise.all([...this.topics.values()].map(async t => { await this.rendezvous(t.topic, signal) }))
         if (Date.now() - this.passportsAnnouncedAt > PASSPORT_REPUBLISH_MS) {
           this.passportsAnnouncedAt = Date.now()
@@ -435,15 +442,28 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
   }
 
   /** Provides the topic's CID, looks up the other providers and dials them. */
-  async rendezvous (topic: Uint8Array, signal?: AbortSignal): Promise<void> {
+  async rendezvous (topic: Uint8Array, signal: AbortSignal = this.tasks.signal): Promise<void> {
     const libp2p = this.host
     const cid = topicCid(topic)
-    const provided = libp2p.contentRouting.provide(cid, { signal: withTimeout(DHT_TIMEOUT_MS, signal) })
-      .catch((err: Error) => { log('provide %s: %s', toHex(topic).slice(0, 8), err.message) })
+    const hex = toHex(topic)
+    const name = gossipTopic(topic)
+    const provided = Date.now() - (this.providedAt.get(hex) ?? 0) < PROVIDE_INTERVAL_MS
+      ? Promise.resolve()
+      : libp2p.contentRouting.provide(cid, { signal: withTimeout(DHT_TIMEOUT_MS, signal) })
+        .then(() => { this.providedAt.set(hex, Date.now()) })
+        .catch((err: Error) => { log('provide %s: %s', hex.slice(0, 8), err.message) })
+    // a topic whose other node is here already needs no lookup (the DHT is the costly part)
+    if (libp2p.services.pubsub.getSubscribers(name).length > 0) {
+      await provided
+      return
+    }
     try {
       for await (const provider of libp2p.contentRouting.findProviders(cid, { signal: withTimeout(DHT_TIMEOUT_MS, signal) })) {
         if (provider.id.equals(libp2p.peerId)) continue
-        if (libp2p.getConnections(provider.id).length > 0) continue
+        if (libp2p.getConnections(provider.id).length > 0) {
+          await this.healSubscription(provider.id, name, signal)
+          continue
+        }
         await libp2p.dial(provider.id, { signal: withTimeout(DIAL_TIMEOUT_MS, signal) })
           .catch((err: Error) => { log('dial provider %s: %s', provider.id, err.message) })
       }
@@ -451,6 +471,49 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
       log('find providers %s: %s', toHex(topic).slice(0, 8), (err as Error).message)
     }
     await provided
+  }
+
+  /** An isolated node (its first dials failed, or every peer left) tries its bootstrap list and known peers again. */
+  private async redialBootstrap (signal: AbortSignal): Promise<void> {
+    await Promise.all(this.config.network.bootstrap.map(async addr => {
+      try {
+        await this.host.dial(multiaddr(addr), { signal: withTimeout(DIAL_TIMEOUT_MS, signal) })
+      } catch (err) {
+        log('bootstrap %s: %s', addr, (err as Error).message)
+      }
+    }))
+    await this.dialKnownPeers(signal)
+  }
+
+  /**
+   * A provider we are connected to that is still not subscribed to the topic after a whole
+   * rendezvous round has lost its gossipsub state: seen on a loaded machine when both nodes of a
+   * pair dial each other at once (a duplicate connection closes and takes the peer's
+   * subscriptions or its gossipsub stream with it), and gossipsub never asks again.
+   * Reconnecting makes both sides open their streams and exchange subscriptions afresh.
+   */
+  private async healSubscription (peer: PeerId, name: string, signal: AbortSignal): Promise<void> {
+    const key = `${peer.toString()} ${name}`
+    if (this.host.services.pubsub.getSubscribers(name).some(p => p.equals(peer))) {
+      this.unsubscribedProviders.delete(key)
+      return
+    }
+    const since = this.unsubscribedProviders.get(key)
+    if (since === undefined) {
+      if (this.unsubscribedProviders.size >= 4096) this.unsubscribedProviders.clear()
+      this.unsubscribedProviders.set(key, Date.now())
+      return
+    }
+    // wait one to two rounds (jitter, so that the two nodes of a pair rarely heal at once)
+    if (Date.now() - since < this.rendezvousIntervalMs * (1 + Math.random())) return
+    this.unsubscribedProviders.delete(key)
+    log('provider %s is connected but not on topic %s: reconnecting', peer, name.slice(0, 16))
+    try {
+      await this.host.hangUp(peer, { signal: withTimeout(DIAL_TIMEOUT_MS, signal) })
+      await this.host.dial(peer, { signal: withTimeout(DIAL_TIMEOUT_MS, signal) })
+    } catch (err) {
+      log('reconnecting to %s: %s', peer, (err as Error).message)
+    }
   }
 
   private async dialKnownPeers (signal: AbortSignal): Promise<void> {

@@ -3,6 +3,7 @@
  * settles, and never rejects into the void (failures are logged). `stop()` aborts them all and
  * waits, bounded, for them to finish.
  */
+import { setMaxListeners } from 'node:events'
 import createDebug from 'debug'
 
 const log = createDebug('asmtp:node:tasks')
@@ -12,11 +13,21 @@ export const TASK_STOP_TIMEOUT_MS = 5_000
 /** A signal that aborts after `ms` or when `parent` aborts. */
 export function withTimeout (ms: number, parent?: AbortSignal): AbortSignal {
   const timeout = AbortSignal.timeout(ms)
-  return parent === undefined ? timeout : AbortSignal.any([timeout, parent])
+  const signal = parent === undefined ? timeout : AbortSignal.any([timeout, parent])
+  // libp2p's DHT queries and dials each listen on the signal they are given (and remove the
+  // listener when done); many run at once, which is not a leak
+  setMaxListeners(Infinity, signal)
+  return signal
+}
+
+function newController (): AbortController {
+  const c = new AbortController()
+  setMaxListeners(Infinity, c.signal)
+  return c
 }
 
 export class TaskSet {
-  private controller = new AbortController()
+  private controller = newController()
   private readonly running = new Set<Promise<void>>()
 
   get signal (): AbortSignal {
@@ -48,6 +59,6 @@ export class TaskSet {
       new Promise<void>(resolve => { timer = setTimeout(resolve, TASK_STOP_TIMEOUT_MS) })
     ])
     clearTimeout(timer)
-    this.controller = new AbortController()
+    this.controller = newController()
   }
 }
