@@ -253,3 +253,44 @@ test('node restarts keep registered topics and the peer store', async () => {
     await net.teardown()
   }
 })
+
+test('flow control: a peer flooding a topic beyond its rate is ignored, and junk on the catch-up protocol harms nobody', async () => {
+  const net = await createTestnet(2, { topology: 'star', limits: { maxPeerMessagesPerSecond: 5 } })
+  try {
+    const [b, eve] = net.nodes as [TestNode, TestNode]
+    const pair = makePair()
+    await b.node.registerTopic(pair.topic.topic, pair.topic.key, BOB)
+    const name = gossipTopic(pair.topic.topic)
+    const evePubsub = eve.node.host.services.pubsub
+    evePubsub.subscribe(name)
+    await waitFor(() => b.node.topicPeers(pair.topic.topic).includes(eve.node.peerId) &&
+      evePubsub.getSubscribers(name).map(String).includes(b.node.peerId), 'eve to join the topic mesh')
+    const flood = Array.from({ length: 60 }, () => aliceToBob(pair))
+    const started = Date.now()
+    await Promise.all(flood.map(async env => await evePubsub.publish(name, env)))
+    await waitFor(() => b.node.stats.accepted + b.node.stats.ignored === flood.length, 'every flooded message to be judged')
+    const allowed = 10 + Math.ceil(((Date.now() - started) / 1000) * 5) // burst (2x rate) + rate x elapsed
+    assert.ok(b.node.stats.ignored > 0, 'some were over the rate')
+    assert.ok(b.node.stats.accepted <= allowed, `at most ${allowed} accepted, got ${b.node.stats.accepted}`)
+    assert.equal(await b.node.countEnvelopes(), b.node.stats.accepted)
+
+    // random bytes on the catch-up protocol: that stream fails, the node goes on serving
+    for (let i = 0; i < 5; i++) {
+      const stream = await eve.node.host.dialProtocol(b.node.host.peerId, CATCHUP_PROTOCOL, { signal: AbortSignal.timeout(5000) })
+      const lp = lpStream(stream)
+      await lp.write(new Uint8Array(randomBytes(1 + i * 40)), { signal: AbortSignal.timeout(5000) }).catch(() => {})
+      await lp.read({ signal: AbortSignal.timeout(5000) }).catch(() => {})
+    }
+    const ok = await requestCatchup({
+      stream: await eve.node.host.dialProtocol(b.node.host.peerId, CATCHUP_PROTOCOL, { signal: AbortSignal.timeout(5000) }),
+      localPeer: eve.node.host.peerId,
+      remotePeer: b.node.host.peerId,
+      topic: pair.topic.topic,
+      key: pair.topic.key,
+      cursor: 0n
+    })
+    assert.equal(ok.items.length, b.node.stats.accepted)
+  } finally {
+    await net.teardown()
+  }
+})
