@@ -303,7 +303,7 @@ export async function benchEndToEnd (quick: boolean, progress: (s: string) => vo
         const timer = setTimeout(() => { reject(new Error('end to end: message lost')) }, 10_000)
         waiter = () => { if (arrived.has(h)) { clearTimeout(timer); resolve() } }
       })
-      await alice.publish(topic.topic, env)
+      await alice.publish(topic.topic, env, { timeoutMs: 10_000 })
       if (!arrived.has(h)) await got
       if (i >= 20) samples.push(arrived.get(h)! - t0)
     }

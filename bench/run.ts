@@ -20,6 +20,7 @@ const jsonPath = jsonAt >= 0 ? args[jsonAt + 1] : undefined
 const onlyAt = args.indexOf('--only')
 const only = onlyAt >= 0 ? (args[onlyAt + 1] ?? '').split(',') : undefined
 
+const SCENARIO_TIMEOUT_MS = 6 * 60_000
 const progress = (s: string): void => { process.stderr.write(`[bench] ${s}\n`) }
 
 const scenarios: Array<{ name: string, run: () => Promise<ScenarioResult[]> }> = [
@@ -47,11 +48,18 @@ let failed = false
 for (const s of scenarios) {
   if (only !== undefined && !only.includes(s.name)) continue
   progress(`${s.name}...`)
+  let timer: NodeJS.Timeout | undefined
   try {
-    results.push(...await s.run())
+    // no scenario may hang the run: each has a bound, and a hung one counts as a failure
+    const watchdog = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => { reject(new Error(`did not finish within ${SCENARIO_TIMEOUT_MS / 60_000} minutes`)) }, SCENARIO_TIMEOUT_MS)
+    })
+    results.push(...await Promise.race([s.run(), watchdog]))
   } catch (err) {
     failed = true
     console.error(`[bench] ${s.name} FAILED: ${(err as Error).message}`)
+  } finally {
+    clearTimeout(timer)
   }
 }
 // end to end against one hop, both measured in this run
