@@ -24,7 +24,7 @@ import type { Message } from '@libp2p/gossipsub'
 export const DHT_PROTOCOL = '/asmtp/kad/1.0.0'
 export const GOSSIPSUB_MAX_DATA_BYTES = 65536 + 1024
 export const GOSSIPSUB_MAX_OUTBOUND_BUFFER_BYTES = 32 * 1024 * 1024
-export const DRAIN_WAIT_MS = 2_000
+export const DRAIN_WAIT_MS = 10_000
 export const INBOUND_CONNECTIONS_PER_SECOND_PER_HOST = 100
 
 interface DrainableStream { writableNeedsDrain: boolean, onDrain: (options?: { signal?: AbortSignal }) => Promise<void> }

@@ -38,6 +38,10 @@ const MAX_STARTUP_DIALS = 32
 const PASSPORT_REPUBLISH_MS = 10 * 60_000
 /** Provider records live 48 h in kad-dht; ours are renewed well before. */
 const PROVIDE_INTERVAL_MS = 10 * 60_000
+/** How long the larger PeerId of a pair leaves the first dial to the other. */
+const DIAL_DEFER_MS = 1_500
+/** How long a connected provider may stay off the topic before we reconnect to it. */
+const HEAL_AFTER_MS = 3_000
 
 export interface AsmtpNodeInit {
   config: NodeConfig
@@ -84,7 +88,8 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
   private rendezvousRunning = false
   private rendezvousAgain = false
   private passportsAnnouncedAt = 0
-  private readonly unsubscribedProviders = new Map<string, number>()
+  private readonly firstSeen = new Map<string, number>()
+  private readonly followUps = new Set<NodeJS.Timeout>()
   private readonly providedAt = new Map<string, number>()
   private state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new'
 
@@ -194,6 +199,8 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
     this.clientAddr = null
     for (const t of this.timers) clearInterval(t)
     this.timers = []
+    for (const t of this.followUps) clearTimeout(t)
+    this.followUps.clear()
     const queued = this.publishQueue
     this.publishQueue = []
     await Promise.allSettled(queued.map(async job => { await job() }))
@@ -318,6 +325,8 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
       const r = await this.storeAndEmit(topic, data, 'local')
       if (!r.stored) return r
       const name = gossipTopic(topic)
+      // nobody to send to yet: look for the other node now (the envelope goes out by catch-up)
+      if (this.host.services.pubsub.getSubscribers(name).length === 0) this.scheduleRendezvous()
       await new Promise<void>((resolve, reject) => {
         this.publishQueue.push(async () => {
           if (this.state !== 'started') {
@@ -464,6 +473,10 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
           await this.healSubscription(provider.id, name, signal)
           continue
         }
+        // Both nodes of a pair find each other at about the same time; if both dialled at once,
+        // the duplicate connection could cost gossipsub its state. The smaller PeerId dials at
+        // once, the other only if they are still apart a little later.
+        if (this.peerId > provider.id.toString() && !this.deferred(`dial ${provider.id.toString()}`, DIAL_DEFER_MS)) continue
         await libp2p.dial(provider.id, { signal: withTimeout(DIAL_TIMEOUT_MS, signal) })
           .catch((err: Error) => { log('dial provider %s: %s', provider.id, err.message) })
       }
@@ -495,18 +508,12 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
   private async healSubscription (peer: PeerId, name: string, signal: AbortSignal): Promise<void> {
     const key = `${peer.toString()} ${name}`
     if (this.host.services.pubsub.getSubscribers(name).some(p => p.equals(peer))) {
-      this.unsubscribedProviders.delete(key)
+      this.firstSeen.delete(`heal ${key}`)
       return
     }
-    const since = this.unsubscribedProviders.get(key)
-    if (since === undefined) {
-      if (this.unsubscribedProviders.size >= 4096) this.unsubscribedProviders.clear()
-      this.unsubscribedProviders.set(key, Date.now())
-      return
-    }
-    // wait one to two rounds (jitter, so that the two nodes of a pair rarely heal at once)
-    if (Date.now() - since < this.rendezvousIntervalMs * (1 + Math.random())) return
-    this.unsubscribedProviders.delete(key)
+    // a subscription normally follows a connection within milliseconds; wait a few seconds
+    // (with jitter, so that the two nodes of a pair rarely heal at once)
+    if (!this.deferred(`heal ${key}`, HEAL_AFTER_MS + Math.random() * HEAL_AFTER_MS)) return
     log('provider %s is connected but not on topic %s: reconnecting', peer, name.slice(0, 16))
     try {
       await this.host.hangUp(peer, { signal: withTimeout(DIAL_TIMEOUT_MS, signal) })
@@ -514,6 +521,32 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
     } catch (err) {
       log('reconnecting to %s: %s', peer, (err as Error).message)
     }
+  }
+
+  /**
+   * True once `key` has been seen for at least `ms`; the first sighting only records it and
+   * brings the next rendezvous round forward so the decision is made soon.
+   */
+  private deferred (key: string, ms: number): boolean {
+    const since = this.firstSeen.get(key)
+    if (since === undefined) {
+      if (this.firstSeen.size >= 4096) this.firstSeen.clear()
+      this.firstSeen.set(key, Date.now())
+      this.scheduleRendezvousIn(ms)
+      return false
+    }
+    if (Date.now() - since < ms) return false
+    this.firstSeen.delete(key)
+    return true
+  }
+
+  private scheduleRendezvousIn (ms: number): void {
+    const timer = setTimeout(() => {
+      this.followUps.delete(timer)
+      this.scheduleRendezvous()
+    }, ms + 50)
+    timer.unref()
+    this.followUps.add(timer)
   }
 
   private async dialKnownPeers (signal: AbortSignal): Promise<void> {
