@@ -32,6 +32,8 @@ console.log(`asmtp: starting asmtpd --config ${show(CONFIG)} (Ctrl-C stops it cl
 console.log('asmtp: next, in another terminal:')
 console.log(`  node dist/cli/asmtpd-cli.js public-id --config ${show(CONFIG)}   # the id your devices pin`)
 console.log(`  edit ${show(CONFIG)}: add your device keys to users, other nodes to network.bootstrap`)
+console.log('  node dist/cli/asmtp-cli.js init --alias <you>                # your device key and passport (README: two people, two machines)')
+console.log('  npm run demo                                              # two users and three nodes on this machine')
 console.log('  npm test                                                  # the test suite')
 
 const asmtpd = fileURLToPath(new URL('./asmtpd.js', import.meta.url))
