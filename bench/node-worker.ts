@@ -226,7 +226,7 @@ async function handle (req: Request): Promise<unknown> {
       return { n, ms: now() - t0 }
     }
     case 'stats':
-      return { receivedCount, firstReceived, lastReceived, peakRss, rssSamples }
+      return { receivedCount, firstReceived, lastReceived, peakRss, rssSamples, node: asmtp?.stats }
     case 'reset':
       receivedCount = 0
       firstReceived = 0

@@ -115,7 +115,10 @@ export async function createAsmtpLibp2p (init: Libp2pInit): Promise<AsmtpLibp2p>
         maxInboundDataLength: GOSSIPSUB_MAX_DATA_BYTES,
         // a peer that never reads has its stream aborted instead of growing our memory without end
         maxOutboundBufferSize: GOSSIPSUB_MAX_OUTBOUND_BUFFER_BYTES,
-        messageProcessingConcurrency: 64
+        messageProcessingConcurrency: 64,
+        // read a peer's next RPC only once the last one is handled: the receiver's pace reaches
+        // the sender through yamux flow control instead of piling up unvalidated messages here
+        awaitRpcHandler: true
       })
     }
   })
