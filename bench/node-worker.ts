@@ -20,7 +20,7 @@ import { Ed25519KeyPair, fromHex, toHex, x25519KeyPairFromSecret } from '../src/
 import { sealEnvelope, envelopeHash } from '../src/envelope/index.js'
 import { envelopeMac } from '../src/envelope/mac.js'
 import { AsmtpNode } from '../src/node/index.js'
-import type { NodeConfig } from '../src/config/index.js'
+import { loopbackConfig, type NodeConfig } from '../src/config/index.js'
 
 type Mode = 'asmtp' | 'bare'
 interface Request { id: number, cmd: string, [k: string]: unknown }
@@ -63,17 +63,7 @@ function onReceived (data: Uint8Array): void {
 async function start (bootstrap: string[], rendezvousIntervalMs: number, users: string[]): Promise<{ peerId: string, addrs: string[], publicId?: string, clientAddress?: string | null }> {
   if (mode === 'asmtp') {
     dir = await mkdtemp(join(tmpdir(), 'asmtp-bench-'))
-    const config: NodeConfig = {
-      configPath: null,
-      configDir: dir,
-      secret: join(dir, 'node.key'),
-      users,
-      client: { listen: { host: '127.0.0.1', port: 0 } },
-      network: { listen: ['/ip4/127.0.0.1/tcp/0'], announce: [], bootstrap },
-      storage: { path: join(dir, 'data'), retentionMs: 3600_000 },
-      limits: { maxEnvelopeSize: 65536, maxPeerMessagesPerSecond: 1_000_000, maxPublishQueue: 4096 },
-      log: { level: 'error' }
-    }
+    const config = loopbackConfig({ dir, bootstrap, users, retentionMs: 3600_000, limits: { maxPeerMessagesPerSecond: 1_000_000, maxPublishQueue: 4096 } })
     asmtpConfig = config
     asmtpKey = Ed25519KeyPair.generate()
     asmtp = new AsmtpNode({ config, nodeKey: asmtpKey, rendezvousIntervalMs })

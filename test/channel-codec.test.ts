@@ -1,7 +1,7 @@
 import '../src/polyfill.js'
+import { type NoiseVector, isCode, readVectors } from './helpers/vectors.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import fc from 'fast-check'
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js'
@@ -21,19 +21,6 @@ import { decodeError, encodeError, ErrorCode, errorFromReply, errorReplyFor, MAX
 import { fragment, Reassembler } from '../src/channel/reassembly.js'
 import { CHANNEL_PROLOGUE, MAX_FRAME_PLAINTEXT_BYTES, MAX_MESSAGE_BYTES, resolveLimits } from '../src/channel/limits.js'
 
-interface NoiseVector {
-  source: string
-  protocol_name: string
-  init_prologue: string
-  init_static: string
-  init_ephemeral: string
-  init_remote_static: string
-  resp_prologue: string
-  resp_static: string
-  resp_ephemeral: string
-  handshake_hash?: string
-  messages: Array<{ payload: string, ciphertext: string }>
-}
 interface SealedFrame { plaintext: string, ciphertext: string, keyAfter: string }
 interface ChannelVectors {
   handshake: {
@@ -45,11 +32,9 @@ interface ChannelVectors {
   invalid: Array<{ note: string, kind: string, hex: string, code: AsmtpErrorCode }>
 }
 
-const readVectors = <T>(name: string): T => JSON.parse(readFileSync(new URL(`../../test/vectors/${name}`, import.meta.url), 'utf8')) as T
 const ik = readVectors<{ valid: NoiseVector[] }>('noise-ik.json')
 const channel = readVectors<ChannelVectors>('client-channel.json')
 
-const isCode = (code: AsmtpErrorCode) => (e: unknown): boolean => e instanceof AsmtpError && e.code === code
 const onlyAsmtpErrors = (fn: () => unknown): void => {
   try {
     fn()
@@ -66,7 +51,7 @@ test('IK handshake reproduces the cacophony and snow Noise_IK_25519_ChaChaPoly_B
   for (const v of ik.valid) {
     assert.equal(v.protocol_name, 'Noise_IK_25519_ChaChaPoly_BLAKE2b')
     const initiator = new IkInitiator(keyPairOf(v.init_static), fromHex(v.init_remote_static), { prologue: fromHex(v.init_prologue), ephemeral: keyPairOf(v.init_ephemeral) })
-    const responder = new IkResponder(keyPairOf(v.resp_static), { prologue: fromHex(v.resp_prologue), ephemeral: keyPairOf(v.resp_ephemeral) })
+    const responder = new IkResponder(keyPairOf(v.resp_static), { prologue: fromHex(v.resp_prologue), ephemeral: keyPairOf(v.resp_ephemeral!) })
     const [m1, m2, ...transport] = v.messages
     assert.ok(m1 !== undefined && m2 !== undefined && transport.length >= 2)
     assert.equal(toHex(initiator.writeMessage1(fromHex(m1.payload))), m1.ciphertext, `${v.source}: message 1`)

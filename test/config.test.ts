@@ -1,4 +1,5 @@
 import '../src/polyfill.js'
+import { readVectors } from './helpers/vectors.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
@@ -16,7 +17,7 @@ import {
 
 interface ValidCase { note: string, yaml: string, expect: Record<string, unknown> }
 interface InvalidCase { note: string, yaml: string, code: string, field: string }
-const vectors = JSON.parse(readFileSync(new URL('../../test/vectors/config.json', import.meta.url), 'utf8')) as { valid: ValidCase[], invalid: InvalidCase[] }
+const vectors = readVectors<{ valid: ValidCase[], invalid: InvalidCase[] }>('config.json')
 
 const BASE = { baseDir: '/srv/asmtp' }
 

@@ -1,7 +1,7 @@
 import '../src/polyfill.js'
+import { isCode, readVectors } from './helpers/vectors.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import fc from 'fast-check'
 import { sha256 as multiformatsSha256 } from 'multiformats/hashes/sha2'
@@ -26,9 +26,8 @@ interface EnvelopeVectors {
     expectedSender?: string, maxBytes?: number, wire: string, appendZeros?: number
   }>
 }
-const vectors = JSON.parse(readFileSync(new URL('../../test/vectors/envelope.json', import.meta.url), 'utf8')) as EnvelopeVectors
+const vectors = readVectors<EnvelopeVectors>('envelope.json')
 
-const isCode = (code: AsmtpErrorCode) => (e: unknown): boolean => e instanceof AsmtpError && e.code === code
 const isAsmtp = (e: unknown): boolean => e instanceof AsmtpError
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)
 

@@ -1,7 +1,7 @@
 import '../src/polyfill.js'
+import { isCode, readVectors } from './helpers/vectors.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
 import fc from 'fast-check'
 import {
   AsmtpError, Ed25519KeyPair, createPassport, createRegistrationRequest, deriveTopic, fromHex, generateX25519, maxBodyBytes,
@@ -17,9 +17,8 @@ interface ChunkVectors {
   valid: Array<{ note: string, body: string, fileId: string, index: number, count: number, totalSize: number, name: string, data: string }>
   invalid: Array<{ note: string, body: string, code: string }>
 }
-const vectors = JSON.parse(readFileSync(new URL('../../test/vectors/file-chunk.json', import.meta.url), 'utf8')) as ChunkVectors
+const vectors = readVectors<ChunkVectors>('file-chunk.json')
 
-const isCode = (code: string) => (e: unknown): boolean => e instanceof AsmtpError && e.code === code
 
 function shuffle<T> (items: T[], seed: number): T[] {
   const out = [...items]

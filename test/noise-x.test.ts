@@ -1,7 +1,7 @@
 import '../src/polyfill.js'
+import { type NoiseVector, isCode, readVectors } from './helpers/vectors.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import fc from 'fast-check'
 import NoiseHandshake from 'noise-handshake'
@@ -15,26 +15,13 @@ import {
 import { CipherState } from '../src/envelope/symmetric-state.js'
 import { STATIC_DH_CACHE_SIZE } from '../src/envelope/dh.js'
 
-interface NoiseVector {
-  source: string
-  protocol_name: string
-  init_prologue: string
-  init_static: string
-  init_ephemeral: string
-  init_remote_static: string
-  resp_prologue: string
-  resp_static: string
-  handshake_hash?: string
-  messages: Array<{ payload: string, ciphertext: string }>
-}
 interface NoiseXVectors {
   source: Array<{ repository: string, path: string }>
   valid: NoiseVector[]
   invalid: Array<{ note: string, recipient_static: string, prologue: string, message: string, code: AsmtpErrorCode }>
 }
-const vectors = JSON.parse(readFileSync(new URL('../../test/vectors/noise-x.json', import.meta.url), 'utf8')) as NoiseXVectors
+const vectors = readVectors<NoiseXVectors>('noise-x.json')
 
-const isCode = (code: AsmtpErrorCode) => (e: unknown): boolean => e instanceof AsmtpError && e.code === code
 const buf = (b: Uint8Array): Buffer => Buffer.from(b)
 
 /** noise-handshake's IK initiator renamed to X: X's only message has IK's first-message tokens. */

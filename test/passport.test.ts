@@ -1,7 +1,7 @@
 import '../src/polyfill.js'
+import { readVectors } from './helpers/vectors.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -42,7 +42,7 @@ interface InvalidVector {
   current?: string
   candidate?: string
 }
-const vectors = JSON.parse(readFileSync(new URL('../../test/vectors/passport.json', import.meta.url), 'utf8')) as { valid: ValidVector[], invalid: InvalidVector[] }
+const vectors = readVectors<{ valid: ValidVector[], invalid: InvalidVector[] }>('passport.json')
 
 const T0 = Date.UTC(2024, 0, 1)
 const sec = (s: number): number => T0 + s * 1000

@@ -1,7 +1,7 @@
 import '../src/polyfill.js'
+import { readVectors } from './helpers/vectors.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
 import fc from 'fast-check'
 import { AsmtpError, TopicCache, deriveTopic, deriveTopicAsync, fromHex, generateX25519, toHex, x25519PublicKey } from '../src/index.js'
 
@@ -9,7 +9,7 @@ interface TopicVectors {
   valid: Array<{ note: string, aSecret: string, aPublic: string, bSecret: string, bPublic: string, topic: string, key: string }>
   invalid: Array<{ note: string, mySecret: string, theirPublic: string, code: string }>
 }
-const vectors = JSON.parse(readFileSync(new URL('../../test/vectors/topic.json', import.meta.url), 'utf8')) as TopicVectors
+const vectors = readVectors<TopicVectors>('topic.json')
 
 test('topic vectors: both sides derive the published topic and key (noble-computed)', async () => {
   for (const v of vectors.valid) {

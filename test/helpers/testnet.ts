@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Ed25519KeyPair } from '../../src/crypto/index.js'
-import type { NodeConfig } from '../../src/config/index.js'
+import { loopbackConfig, type NodeConfig } from '../../src/config/index.js'
 import { AsmtpNode, type EnvelopeEvent } from '../../src/node/index.js'
 
 export type Topology = 'star' | 'chain' | 'none'
@@ -44,17 +44,8 @@ export interface Testnet {
 }
 
 export function testConfig (dir: string, bootstrap: string[], limits: Partial<NodeConfig['limits']> = {}, users: string[] = []): NodeConfig {
-  return {
-    configPath: null,
-    configDir: dir,
-    secret: join(dir, 'node.key'),
-    users,
-    client: { listen: { host: '127.0.0.1', port: 0 } },
-    network: { listen: ['/ip4/127.0.0.1/tcp/0'], announce: [], bootstrap },
-    storage: { path: join(dir, 'data'), retentionMs: 14 * 24 * 3600_000 },
-    limits: { maxEnvelopeSize: 65536, maxPeerMessagesPerSecond: 10_000, maxPublishQueue: 1024, ...limits },
-    log: { level: 'error' }
-  }
+  // tests raise the per-peer gossip rate: their floods are bursts from one peer
+  return loopbackConfig({ dir, bootstrap, users, limits: { maxPeerMessagesPerSecond: 10_000, ...limits } })
 }
 
 export async function createTestnet (n: number, init: TestnetInit = {}): Promise<Testnet> {

@@ -1,0 +1,35 @@
+/**
+ * A NodeConfig for a node on 127.0.0.1 with ports chosen by the system and its files in one
+ * folder: what tests, benchmarks and the demo start. Defaults are those of config.yaml.
+ */
+import { join } from 'node:path'
+import { CONFIG_DEFAULTS, type NodeConfig } from './schema.js'
+
+export interface LoopbackConfigInit {
+  /** folder of the node: key file `node.key`, LevelDB `data/` */
+  dir: string
+  bootstrap?: string[]
+  /** device keys (hex) allowed on the client channel */
+  users?: string[]
+  retentionMs?: number
+  limits?: Partial<NodeConfig['limits']>
+}
+
+export function loopbackConfig (init: LoopbackConfigInit): NodeConfig {
+  return {
+    configPath: null,
+    configDir: init.dir,
+    secret: join(init.dir, 'node.key'),
+    users: init.users ?? [],
+    client: { listen: { host: '127.0.0.1', port: 0 } },
+    network: { listen: ['/ip4/127.0.0.1/tcp/0'], announce: [], bootstrap: init.bootstrap ?? [] },
+    storage: { path: join(init.dir, 'data'), retentionMs: init.retentionMs ?? CONFIG_DEFAULTS.retentionMs },
+    limits: {
+      maxEnvelopeSize: CONFIG_DEFAULTS.maxEnvelopeSize,
+      maxPeerMessagesPerSecond: CONFIG_DEFAULTS.maxPeerMessagesPerSecond,
+      maxPublishQueue: CONFIG_DEFAULTS.maxPublishQueue,
+      ...init.limits
+    },
+    log: { level: 'error' }
+  }
+}
