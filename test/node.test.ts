@@ -10,7 +10,7 @@ import { deriveTopic } from '../src/topic/index.js'
 import { generateX25519 } from '../src/crypto/index.js'
 import { CATCHUP_PROTOCOL, gossipTopic } from '../src/node/index.js'
 import { requestCatchup } from '../src/node/catchup.js'
-import { createTestnet, waitFor, type TestNode } from './helpers/testnet.js'
+import { createTestnet, waitFor, type TestNode, type Testnet } from './helpers/testnet.js'
 import { aliceToBob, makePair, type Pair } from './helpers/pair.js'
 
 const ALICE = 'aa'.repeat(32)
@@ -26,6 +26,21 @@ async function waitMeet (a: TestNode, b: TestNode, pair: Pair): Promise<void> {
     b.node.topicPeers(pair.topic.topic).includes(a.node.peerId), 'the two nodes of the pair to meet on their topic')
 }
 
+/** A relay and the two nodes of a pair (star topology), met on the pair's topic. */
+async function startMetPair (): Promise<{ net: Testnet, relay: TestNode, a: TestNode, b: TestNode, pair: Pair }> {
+  const net = await createTestnet(3, { topology: 'star' })
+  try {
+    const [relay, a, b] = net.nodes as [TestNode, TestNode, TestNode]
+    const pair = makePair()
+    await registerPair(a, b, pair)
+    await waitMeet(a, b, pair)
+    return { net, relay, a, b, pair }
+  } catch (err) {
+    await net.teardown()
+    throw err
+  }
+}
+
 function receivedCount (t: TestNode, envelope: Uint8Array): number {
   const h = envelopeHash(envelope)
   return t.received.filter(e => equalBytes(e.hash, h)).length
@@ -37,12 +52,8 @@ function assertOpensAsText (pair: Pair, data: Uint8Array, text: string): void {
 }
 
 test('two nodes that know one bootstrap address meet through a third and deliver on their pairwise topic', async () => {
-  const net = await createTestnet(3, { topology: 'star' })
+  const { net, relay, a, b, pair } = await startMetPair()
   try {
-    const [relay, a, b] = net.nodes as [TestNode, TestNode, TestNode]
-    const pair = makePair()
-    await registerPair(a, b, pair)
-    await waitMeet(a, b, pair)
     const envelope = aliceToBob(pair, 'hello through the network')
     await a.node.publish(pair.topic.topic, envelope)
     await waitFor(() => receivedCount(b, envelope) === 1, 'delivery to the recipient node')
@@ -76,12 +87,8 @@ test('five nodes bootstrapped in a chain: the two ends find each other through t
 })
 
 test('store-and-forward: mail published while the recipient node is down arrives exactly once after it restarts', async () => {
-  const net = await createTestnet(3, { topology: 'star' })
+  const { net, relay, a, b, pair } = await startMetPair()
   try {
-    const [relay, a, b] = net.nodes as [TestNode, TestNode, TestNode]
-    const pair = makePair()
-    await registerPair(a, b, pair)
-    await waitMeet(a, b, pair)
     await net.stop(2)
     const envelopes = [aliceToBob(pair, 'sent while you were away 1'), aliceToBob(pair, 'sent while you were away 2')]
     for (const env of envelopes) await a.node.publish(pair.topic.topic, env)
@@ -99,12 +106,8 @@ test('store-and-forward: mail published while the recipient node is down arrives
 })
 
 test('store-and-forward: the sender node restarts after publishing, then the recipient node returns', async () => {
-  const net = await createTestnet(3, { topology: 'star' })
+  const { net, relay, a, b, pair } = await startMetPair()
   try {
-    const [relay, a, b] = net.nodes as [TestNode, TestNode, TestNode]
-    const pair = makePair()
-    await registerPair(a, b, pair)
-    await waitMeet(a, b, pair)
     await net.stop(2)
     const envelope = aliceToBob(pair, 'kept across a sender restart')
     await a.node.publish(pair.topic.topic, envelope)
