@@ -26,6 +26,14 @@ export const GOSSIPSUB_MAX_DATA_BYTES = 65536 + 1024
 export const GOSSIPSUB_MAX_OUTBOUND_BUFFER_BYTES = 32 * 1024 * 1024
 export const DRAIN_WAIT_MS = 10_000
 export const INBOUND_CONNECTIONS_PER_SECOND_PER_HOST = 100
+/**
+ * Addresses exempt from gossipsub's IP colocation penalty. That penalty (-5 x the square of the
+ * peers beyond 10 on one IP) takes every peer's score below the graylist threshold (-80) once 14
+ * peers share an address: gossipsub then ignores their subscriptions and messages, and no pair
+ * behind that address meets. Nodes on loopback are one machine's own (tests, several nodes of
+ * one host), not a Sybil attack from outside; public and private addresses keep the penalty.
+ */
+export const COLOCATION_WHITELIST = ['127.0.0.1', '::1']
 
 interface DrainableStream { writableNeedsDrain: boolean, onDrain: (options?: { signal?: AbortSignal }) => Promise<void> }
 
@@ -90,6 +98,14 @@ export async function createAsmtpLibp2p (init: Libp2pInit): Promise<AsmtpLibp2p>
       // address (a NAT, a test machine) would be refused past the fifth, and bootstrap does not retry
       inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_SECOND_PER_HOST
     },
+    connectionMonitor: {
+      // libp2p pings every connection every 10 s and by default cuts the connection when a ping
+      // fails, and a ping fails as soon as the previous one is still in flight: on a busy node
+      // that cut connections by the dozen, each one costing a new handshake, gossipsub's state
+      // and a catch-up. A dead peer's connection still closes: yamux pings every 30 s, so TCP
+      // notices a peer that stopped answering.
+      abortConnectionOnPingFailure: false
+    },
     connectionGater: {
       // loopback and private addresses must dial (tests, LANs); the default gater allows all
       denyDialMultiaddr: () => false
@@ -116,6 +132,7 @@ export async function createAsmtpLibp2p (init: Libp2pInit): Promise<AsmtpLibp2p>
         // a peer that never reads has its stream aborted instead of growing our memory without end
         maxOutboundBufferSize: GOSSIPSUB_MAX_OUTBOUND_BUFFER_BYTES,
         messageProcessingConcurrency: 64,
+        scoreParams: { IPColocationFactorWhitelist: new Set(COLOCATION_WHITELIST) },
         // read a peer's next RPC only once the last one is handled: the receiver's pace reaches
         // the sender through yamux flow control instead of piling up unvalidated messages here
         awaitRpcHandler: true
