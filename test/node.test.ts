@@ -86,6 +86,46 @@ test('five nodes bootstrapped in a chain: the two ends find each other through t
   }
 })
 
+test('a node with 16 peers on one loopback address still hears them (gossipsub IP colocation scoring)', async () => {
+  // gossipsub graylists every peer of an address shared by 14 or more peers: their subscriptions
+  // and messages would be ignored, and no pair behind one address would ever meet
+  const net = await createTestnet(17, { topology: 'star' })
+  try {
+    const hub = net.nodes[0]
+    const far = net.nodes[16]
+    await waitFor(() => hub.node.host.getPeers().length >= 16, 'every node connected to the hub')
+    const pair = makePair()
+    await registerPair(far, hub, pair)
+    await waitMeet(far, hub, pair)
+    const envelope = aliceToBob(pair, 'one node among many on one address')
+    await far.node.publish(pair.topic.topic, envelope)
+    await waitFor(() => receivedCount(hub, envelope) === 1, 'delivery to the hub')
+  } finally {
+    await net.teardown()
+  }
+})
+
+test('a topic whose other node is nowhere is looked up again and again, each time after a longer wait', async () => {
+  const net = await createTestnet(2, { topology: 'star', rendezvousIntervalMs: 30_000 })
+  try {
+    const lonely = net.nodes[1].node
+    const routing = lonely.host.contentRouting
+    const lookups: number[] = []
+    const findProviders = routing.findProviders.bind(routing)
+    routing.findProviders = (...args) => {
+      lookups.push(Date.now())
+      return findProviders(...args)
+    }
+    await lonely.registerTopic(makePair().topic.topic, randomBytes(32), ALICE)
+    await waitFor(() => lookups.length >= 3, 'three lookups of the lonely topic', 15_000)
+    // 1 s, then 2 s (each +-25 %): the DHT is not asked at a fixed pace for a peer that is not there
+    assert.ok(lookups[1] - lookups[0] >= 700, `second lookup after ${lookups[1] - lookups[0]} ms`)
+    assert.ok(lookups[2] - lookups[1] >= 1400, `third lookup after ${lookups[2] - lookups[1]} ms`)
+  } finally {
+    await net.teardown()
+  }
+})
+
 test('store-and-forward: mail published while the recipient node is down arrives exactly once after it restarts', async () => {
   const { net, relay, a, b, pair } = await startMetPair()
   try {

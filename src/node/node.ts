@@ -42,6 +42,20 @@ const PROVIDE_INTERVAL_MS = 10 * 60_000
 const DIAL_DEFER_MS = 1_500
 /** How long a connected provider may stay off the topic before we reconnect to it. */
 const HEAL_AFTER_MS = 3_000
+/** The first wait after a lookup that found nobody; it doubles up to the round interval. */
+const LOOKUP_BACKOFF_MIN_MS = 1_000
+/** Topics whose provide or lookup run at once in a round (each is a DHT query). */
+const MAX_CONCURRENT_RENDEZVOUS = 4
+
+/** Rendezvous state of one registered topic. */
+interface Meeting {
+  /** when to provide the topic's CID next (renewal, or a retry after a failure) */
+  provideAt: number
+  provideMisses: number
+  /** when a provider lookup may run next (backoff after lookups that reached nobody) */
+  lookupAt: number
+  misses: number
+}
 
 export interface AsmtpNodeInit {
   config: NodeConfig
@@ -89,8 +103,8 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
   private rendezvousAgain = false
   private passportsAnnouncedAt = 0
   private readonly firstSeen = new Map<string, number>()
-  private readonly followUps = new Set<NodeJS.Timeout>()
-  private readonly providedAt = new Map<string, number>()
+  private nextRound?: NodeJS.Timeout
+  private readonly meetings = new Map<string, Meeting>()
   private state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new'
 
   constructor (init: AsmtpNodeInit) {
@@ -157,7 +171,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
           }
         }, busy).finally(() => { this.inboundCatchups-- })
       }, { maxInboundStreams: 4, maxOutboundStreams: 4 })
-      libp2p.addEventListener('peer:connect', () => { this.scheduleRendezvousIfLonely() })
+      libp2p.addEventListener('peer:connect', () => { this.onPeerConnect() })
       await libp2p.start()
       for (const t of await store.listTopics()) this.subscribe(t)
       this.state = 'started'
@@ -199,8 +213,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
     this.clientAddr = null
     for (const t of this.timers) clearInterval(t)
     this.timers = []
-    for (const t of this.followUps) clearTimeout(t)
-    this.followUps.clear()
+    clearTimeout(this.nextRound)
     const queued = this.publishQueue
     this.publishQueue = []
     await Promise.allSettled(queued.map(async job => { await job() }))
@@ -230,7 +243,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
     const gone = await this.db.deregisterTopic(topic, owner)
     if (gone) {
       this.topics.delete(toHex(topic))
-      this.providedAt.delete(toHex(topic))
+      this.meetings.delete(toHex(topic))
       const name = gossipTopic(topic)
       this.host.services.pubsub.topicValidators.delete(name)
       this.host.services.pubsub.unsubscribe(name)
@@ -418,18 +431,34 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
 
   // ---- rendezvous --------------------------------------------------------------------------
 
-  private scheduleRendezvousIfLonely (): void {
-    if (this.state !== 'started') return
-    const pubsub = this.host.services.pubsub
-    for (const t of this.topics.values()) {
-      if (pubsub.getSubscribers(gossipTopic(t.topic)).length === 0) {
-        this.scheduleRendezvous()
-        return
-      }
+  private meeting (hex: string): Meeting {
+    let m = this.meetings.get(hex)
+    if (m === undefined) {
+      m = { provideAt: 0, provideMisses: 0, lookupAt: 0, misses: 0 }
+      this.meetings.set(hex, m)
     }
+    return m
   }
 
-  /** Runs a rendezvous round now, or right after the running one. */
+  private lonely (topic: Uint8Array): boolean {
+    return this.host.services.pubsub.getSubscribers(gossipTopic(topic)).length === 0
+  }
+
+  /** The wait before the next try after `misses` failed ones: doubling from 1 s up to the round interval, with jitter. */
+  private backoffMs (misses: number): number {
+    const base = Math.min(LOOKUP_BACKOFF_MIN_MS, this.rendezvousIntervalMs)
+    const ms = Math.min(this.rendezvousIntervalMs, base * 2 ** Math.min(Math.max(0, misses - 1), 16))
+    return ms * (0.75 + Math.random() * 0.5)
+  }
+
+  /** A node that was alone has its first connection: the lookups that found nobody may try again now. */
+  private onPeerConnect (): void {
+    if (this.state !== 'started' || this.host.getConnections().length !== 1) return
+    for (const m of this.meetings.values()) m.lookupAt = 0
+    this.scheduleRendezvous()
+  }
+
+  /** Runs a rendezvous round now, or right after the running one; a round handles only the topics that are due. */
   scheduleRendezvous (): void {
     if (this.state !== 'started') return
     if (this.rendezvousRunning) {
@@ -441,49 +470,117 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
       do {
         this.rendezvousAgain = false
         if (this.host.getConnections().length === 0) await this.redialBootstrap(signal)
-        await Promise.all([...this.topics.values()].map(async t => { await this.rendezvous(t.topic, signal) }))
+        const now = Date.now()
+        const due = [...this.topics.values()].filter(t => {
+          const m = this.meeting(toHex(t.topic))
+          return m.provideAt <= now || (m.lookupAt <= now && this.lonely(t.topic))
+        })
+        // a bounded number of DHT queries at a time: many topics must not saturate the node
+        let next = 0
+        await Promise.all(Array.from({ length: Math.min(MAX_CONCURRENT_RENDEZVOUS, due.length) }, async () => {
+          while (next < due.length && !signal.aborted) await this.rendezvous(due[next++].topic, signal)
+        }))
         if (Date.now() - this.passportsAnnouncedAt > PASSPORT_REPUBLISH_MS) {
           this.passportsAnnouncedAt = Date.now()
           await this.republishPassports(signal)
         }
       } while (this.rendezvousAgain && !signal.aborted)
-    }).finally(() => { this.rendezvousRunning = false })
+    }).finally(() => {
+      this.rendezvousRunning = false
+      this.planNextRound()
+    })
   }
 
-  /** Provides the topic's CID, looks up the other providers and dials them. */
+  /** Sets a timer for the earliest topic that falls due before the next periodic round. */
+  private planNextRound (): void {
+    if (this.state !== 'started') return
+    let at = Infinity
+    for (const t of this.topics.values()) {
+      const m = this.meeting(toHex(t.topic))
+      at = Math.min(at, m.provideAt)
+      if (this.lonely(t.topic)) at = Math.min(at, m.lookupAt)
+    }
+    const wait = Math.max(0, at - Date.now())
+    if (wait >= this.rendezvousIntervalMs) return
+    clearTimeout(this.nextRound)
+    this.nextRound = setTimeout(() => { this.scheduleRendezvous() }, wait + 10)
+    this.nextRound.unref()
+  }
+
+  /**
+   * Provides the topic's CID when it is due, and, when the topic has no peer and its lookup is
+   * due, looks up the other providers and dials the first it is not connected to. A lookup that
+   * brings nobody backs off (1 s doubling up to the round interval): the DHT is the costly part.
+   */
   async rendezvous (topic: Uint8Array, signal: AbortSignal = this.tasks.signal): Promise<void> {
     const libp2p = this.host
     const cid = topicCid(topic)
     const hex = toHex(topic)
-    const name = gossipTopic(topic)
-    const provided = Date.now() - (this.providedAt.get(hex) ?? 0) < PROVIDE_INTERVAL_MS
-      ? Promise.resolve()
-      : libp2p.contentRouting.provide(cid, { signal: withTimeout(DHT_TIMEOUT_MS, signal) })
-        .then(() => { this.providedAt.set(hex, Date.now()) })
-        .catch((err: Error) => { log('provide %s: %s', hex.slice(0, 8), err.message) })
-    // a topic whose other node is here already needs no lookup (the DHT is the costly part)
-    if (libp2p.services.pubsub.getSubscribers(name).length > 0) {
+    const m = this.meeting(hex)
+    const now = Date.now()
+    let provided = Promise.resolve()
+    if (m.provideAt <= now) {
+      m.provideAt = now + PROVIDE_INTERVAL_MS
+      provided = libp2p.contentRouting.provide(cid, { signal: withTimeout(DHT_TIMEOUT_MS, signal) })
+        .then(() => { m.provideMisses = 0 })
+        .catch((err: Error) => {
+          log('provide %s: %s', hex.slice(0, 8), err.message)
+          m.provideAt = Date.now() + this.backoffMs(++m.provideMisses)
+        })
+    }
+    // a topic whose other node is here already needs no lookup
+    if (!this.lonely(topic)) {
+      m.misses = 0
       await provided
       return
     }
+    if (m.lookupAt > now) {
+      await provided
+      return
+    }
+    const retryIn = await this.lookup(topic, signal)
+    log('lookup %s: %s', hex.slice(0, 8), retryIn === undefined ? `nobody reached (${m.misses + 1} in a row)` : `look again in ${Math.round(retryIn)} ms`)
+    if (retryIn === undefined) m.lookupAt = Date.now() + this.backoffMs(++m.misses)
+    else {
+      m.misses = 0
+      m.lookupAt = Date.now() + retryIn
+    }
+    await provided
+  }
+
+  /**
+   * One DHT lookup of the topic's providers; stops at the first one that is, or becomes,
+   * connected. Returns when to look again (the subscription should have followed by then), or
+   * undefined when nobody was reached.
+   */
+  private async lookup (topic: Uint8Array, signal: AbortSignal): Promise<number | undefined> {
+    const libp2p = this.host
+    const name = gossipTopic(topic)
+    const soon = Math.min(LOOKUP_BACKOFF_MIN_MS, this.rendezvousIntervalMs)
     try {
-      for await (const provider of libp2p.contentRouting.findProviders(cid, { signal: withTimeout(DHT_TIMEOUT_MS, signal) })) {
+      for await (const provider of libp2p.contentRouting.findProviders(topicCid(topic), { signal: withTimeout(DHT_TIMEOUT_MS, signal) })) {
         if (provider.id.equals(libp2p.peerId)) continue
         if (libp2p.getConnections(provider.id).length > 0) {
-          await this.healSubscription(provider.id, name, signal)
-          continue
+          return await this.healSubscription(provider.id, name, signal) ?? soon
         }
         // Both nodes of a pair find each other at about the same time; if both dialled at once,
         // the duplicate connection could cost gossipsub its state. The smaller PeerId dials at
         // once, the other only if they are still apart a little later.
-        if (this.peerId > provider.id.toString() && !this.deferred(`dial ${provider.id.toString()}`, DIAL_DEFER_MS)) continue
-        await libp2p.dial(provider.id, { signal: withTimeout(DIAL_TIMEOUT_MS, signal) })
-          .catch((err: Error) => { log('dial provider %s: %s', provider.id, err.message) })
+        if (this.peerId > provider.id.toString()) {
+          const left = this.waitLeft(`dial ${provider.id.toString()}`, DIAL_DEFER_MS)
+          if (left > 0) return left
+        }
+        try {
+          await libp2p.dial(provider.id, { signal: withTimeout(DIAL_TIMEOUT_MS, signal) })
+          return soon
+        } catch (err) {
+          log('dial provider %s: %s', provider.id, (err as Error).message)
+        }
       }
     } catch (err) {
       log('find providers %s: %s', toHex(topic).slice(0, 8), (err as Error).message)
     }
-    await provided
+    return undefined
   }
 
   /** An isolated node (its first dials failed, or every peer left) tries its bootstrap list and known peers again. */
@@ -499,21 +596,22 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
   }
 
   /**
-   * A provider we are connected to that is still not subscribed to the topic after a whole
-   * rendezvous round has lost its gossipsub state: seen on a loaded machine when both nodes of a
-   * pair dial each other at once (a duplicate connection closes and takes the peer's
-   * subscriptions or its gossipsub stream with it), and gossipsub never asks again.
-   * Reconnecting makes both sides open their streams and exchange subscriptions afresh.
+   * A provider we are connected to that is still not subscribed to the topic a few seconds
+   * later has lost its gossipsub state: seen on a loaded machine when both nodes of a pair dial
+   * each other at once (a duplicate connection closes and takes the peer's subscriptions or its
+   * gossipsub stream with it), and gossipsub never asks again. Reconnecting makes both sides
+   * open their streams and exchange subscriptions afresh. Returns the ms left to wait, if any.
    */
-  private async healSubscription (peer: PeerId, name: string, signal: AbortSignal): Promise<void> {
-    const key = `${peer.toString()} ${name}`
+  private async healSubscription (peer: PeerId, name: string, signal: AbortSignal): Promise<number | undefined> {
+    const key = `heal ${peer.toString()} ${name}`
     if (this.host.services.pubsub.getSubscribers(name).some(p => p.equals(peer))) {
-      this.firstSeen.delete(`heal ${key}`)
-      return
+      this.firstSeen.delete(key)
+      return undefined
     }
     // a subscription normally follows a connection within milliseconds; wait a few seconds
     // (with jitter, so that the two nodes of a pair rarely heal at once)
-    if (!this.deferred(`heal ${key}`, HEAL_AFTER_MS + Math.random() * HEAL_AFTER_MS)) return
+    const left = this.waitLeft(key, HEAL_AFTER_MS + Math.random() * HEAL_AFTER_MS)
+    if (left > 0) return left
     log('provider %s is connected but not on topic %s: reconnecting', peer, name.slice(0, 16))
     try {
       await this.host.hangUp(peer, { signal: withTimeout(DIAL_TIMEOUT_MS, signal) })
@@ -521,32 +619,24 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
     } catch (err) {
       log('reconnecting to %s: %s', peer, (err as Error).message)
     }
+    return undefined
   }
 
   /**
-   * True once `key` has been seen for at least `ms`; the first sighting only records it and
-   * brings the next rendezvous round forward so the decision is made soon.
+   * The ms left until `key` has been seen for `ms` (0 once it has); the first sighting only
+   * records the time.
    */
-  private deferred (key: string, ms: number): boolean {
+  private waitLeft (key: string, ms: number): number {
+    const now = Date.now()
     const since = this.firstSeen.get(key)
     if (since === undefined) {
       if (this.firstSeen.size >= 4096) this.firstSeen.clear()
-      this.firstSeen.set(key, Date.now())
-      this.scheduleRendezvousIn(ms)
-      return false
+      this.firstSeen.set(key, now)
+      return ms
     }
-    if (Date.now() - since < ms) return false
+    if (now - since < ms) return since + ms - now
     this.firstSeen.delete(key)
-    return true
-  }
-
-  private scheduleRendezvousIn (ms: number): void {
-    const timer = setTimeout(() => {
-      this.followUps.delete(timer)
-      this.scheduleRendezvous()
-    }, ms + 50)
-    timer.unref()
-    this.followUps.add(timer)
+    return 0
   }
 
   private async dialKnownPeers (signal: AbortSignal): Promise<void> {
