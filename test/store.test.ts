@@ -11,6 +11,8 @@ import { Key } from 'interface-datastore'
 import { AsmtpError, sha256, toHex, u64be, concatBytes } from '../src/index.js'
 import { openStore, SUBLEVELS, type Store, type StoreInit, type StoredEnvelope } from '../src/store/index.js'
 import { EXPIRY_SWEEP_BATCH } from '../src/store/envelopes.js'
+import type { CachedLevelDatastore } from '../src/store/cached-datastore.js'
+import { waitFor } from './helpers/testnet.js'
 import {
   decodeEnvelopeValue, decodeExpiryIndexValue, decodeFormatValue, decodeHashIndexValue, decodePassportValue,
   decodeTopicValue, decodeU64Value
@@ -338,6 +340,41 @@ test('libp2p datastore: put, get, has, query, delete, batch through interface-da
     await ds2.delete(new Key('/peers/a'))
     assert.equal(await ds2.has(new Key('/peers/a')), false)
     assert.equal(await store.countEnvelopes(), 1)
+  })
+})
+
+test('libp2p datastore cache: reads from memory, many rewrites reach LevelDB as one batch, nothing pending is lost', async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, 'db')
+    let store = await openStore({ path })
+    let ds = store.datastore as CachedLevelDatastore
+    const key = new Key('/peers/hot')
+    for (let i = 0; i < 100; i++) await ds.put(key, Uint8Array.of(i))
+    assert.deepEqual([...await ds.get(key)], [99], 'a read sees the newest write before it is flushed')
+    await assert.rejects(async () => await ds.get(new Key('/peers/none')), (err: unknown) => err instanceof Error && err.name === 'NotFoundError')
+    const hits = ds.counters.hits
+    assert.equal(await ds.has(new Key('/peers/none')), false)
+    assert.equal(ds.counters.hits, hits + 1, 'a miss is remembered')
+    await ds.put(new Key('/peers/gone'), Uint8Array.of(1))
+    await ds.delete(new Key('/peers/gone'))
+    const b = ds.batch()
+    b.put(new Key('/peers/batched'), Uint8Array.of(7))
+    await b.commit()
+    // a query flushes first, so it sees every write
+    const keys: string[] = []
+    for await (const k of ds.queryKeys({ prefix: '/peers' })) keys.push(k.toString())
+    assert.deepEqual(keys.sort(), ['/peers/batched', '/peers/hot'])
+    assert.equal(ds.counters.flushes, 1, '100 rewrites of one key and three more writes: one batch')
+    await ds.put(key, Uint8Array.of(200))
+    await waitFor(() => ds.counters.flushes === 2, 'the timed flush of a lone write', 5_000)
+    await ds.put(key, Uint8Array.of(201))
+    await store.close() // flushes the pending write
+    store = await openStore({ path })
+    ds = store.datastore as CachedLevelDatastore
+    assert.deepEqual([...await ds.get(key)], [201])
+    assert.equal(await ds.has(new Key('/peers/gone')), false)
+    assert.deepEqual([...await ds.get(new Key('/peers/batched'))], [7])
+    await store.close()
   })
 })
 

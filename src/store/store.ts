@@ -5,7 +5,8 @@
  * Every failure surfaces as an AsmtpError (STORE_ERROR for disk, corruption and a closed
  * store); wrong argument types or sizes stay TypeError/RangeError.
  */
-import { LevelDatastore } from 'datastore-level'
+import type { LevelDatastore } from 'datastore-level'
+import { CachedLevelDatastore } from './cached-datastore.js'
 import type { Datastore } from 'interface-datastore'
 import type { Level } from 'level'
 import { AsmtpError } from '../errors.js'
@@ -189,7 +190,7 @@ export async function openStore (init: StoreInit): Promise<Store> {
     const lastSeq = await readLastSeq(db)
     // datastore-level 13 drives only get/put/del/batch/iterator of its Level: a sublevel behaves
     // the same (test/store.test.ts checks it through the interface-datastore API).
-    const datastore = new LevelDatastore(db.libp2p as unknown as Level<string, Uint8Array>)
+    const datastore = new CachedLevelDatastore(db.libp2p as unknown as Level<string, Uint8Array>)
     await datastore.open()
     return new Store({ db, datastore, lock: new WriteLock(), now, retentionMs, lastSeq })
   } catch (err) {
