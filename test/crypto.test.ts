@@ -118,3 +118,30 @@ test('key file decoder: random and truncated input give AsmtpError only', () => 
     try { decodeKeyFile(JSON.stringify(v), 'ed25519', 'pw') } catch (e) { assert.ok(e instanceof AsmtpError, String(e)) }
   }))
 })
+
+test('generating 100,000 keys never deadlocks the process (Node 20: generateKeyPairSync + export under GC)', async () => {
+  // On Node 20, exporting a key made by generateKeyPairSync could hang the process forever when a
+  // garbage collection ran during the export; it reproduced within 50,000 keys. A hang cannot be
+  // caught inside the process, so the keys are made in a child process with a time limit.
+  const { execFile } = await import('node:child_process')
+  const { fileURLToPath } = await import('node:url')
+  const crypto = fileURLToPath(new URL('../src/crypto/index.js', import.meta.url))
+  const dh = fileURLToPath(new URL('../src/envelope/dh.js', import.meta.url))
+  const script = `
+    const { generateX25519, Ed25519KeyPair } = await import(${JSON.stringify(crypto)})
+    const { generateEphemeral } = await import(${JSON.stringify(dh)})
+    const seen = new Set()
+    for (let i = 0; i < 50000; i++) {
+      seen.add(Buffer.from(generateX25519().publicKey).toString('hex'))
+      seen.add(Buffer.from(generateEphemeral().publicKey).toString('hex'))
+      if (i % 50 === 0) seen.add(Buffer.from(Ed25519KeyPair.generate().publicKey).toString('hex'))
+    }
+    process.stdout.write(String(seen.size))`
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 90_000, killSignal: 'SIGKILL' }, (err, stdout) => {
+      if (err !== null) reject(new Error(`key generation hung or failed: ${err.message}`))
+      else resolve(stdout)
+    })
+  })
+  assert.equal(Number(out), 101_000, 'every key is new')
+})

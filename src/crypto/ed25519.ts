@@ -3,7 +3,7 @@
  * Raw 32-byte seeds and public keys are wrapped into KeyObjects through their fixed DER prefixes
  * (RFC 8410); KeyObjects are cached per key pair so signing does not re-parse.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto'
+import { createPrivateKey, createPublicKey, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto'
 import { AsmtpError } from '../errors.js'
 
 export const ED25519_PUBLIC_KEY_BYTES = 32
@@ -40,10 +40,12 @@ export class Ed25519KeyPair {
     this.publicKey = new Uint8Array(spki.subarray(spki.length - 32))
   }
 
+  /** From a random 32-byte seed (RFC 8032), not generateKeyPairSync, which can deadlock Node 20 (see generateX25519). */
   static generate (): Ed25519KeyPair {
-    const { privateKey } = generateKeyPairSync('ed25519')
-    const der = privateKey.export({ format: 'der', type: 'pkcs8' })
-    return new Ed25519KeyPair(new Uint8Array(der.subarray(der.length - 32)), privateKey)
+    const seed = randomBytes(32)
+    const pair = Ed25519KeyPair.fromSecretKey(seed)
+    seed.fill(0)
+    return pair
   }
 
   static fromSecretKey (secretKey: Uint8Array): Ed25519KeyPair {

@@ -2,7 +2,7 @@
  * X25519 (shared keys, Noise statics and ephemerals) on node:crypto (STACK.md: 30x noble), and the
  * Ed25519 -> X25519 conversion (RFC 7748 birational map) from @noble/curves, which node:crypto lacks.
  */
-import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { createPrivateKey, createPublicKey, diffieHellman, randomBytes, type KeyObject } from 'node:crypto'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { AsmtpError } from '../errors.js'
 
@@ -34,11 +34,16 @@ export interface X25519KeyPair {
   secretKey: Uint8Array
 }
 
+/**
+ * A new key pair from 32 random bytes (X25519 clamps any 32 bytes into a secret). Never
+ * generateKeyPairSync: on Node 20, exporting a key it made can deadlock the process forever when
+ * a garbage collection runs during the export (the dead key-generation job's destructor waits for
+ * the lock the export holds); seen in the benchmarks and reproduced in under 50,000 keys. This
+ * way is also three times faster (~35 us against ~100 us).
+ */
 export function generateX25519 (): X25519KeyPair {
-  const { privateKey, publicKey } = generateKeyPairSync('x25519')
-  const d = privateKey.export({ format: 'jwk' }).d
-  if (d === undefined) throw new AsmtpError('KEY_INVALID', 'X25519 key generation returned no secret')
-  return { secretKey: new Uint8Array(Buffer.from(d, 'base64url')), publicKey: rawPublic(publicKey) }
+  const secretKey = new Uint8Array(randomBytes(X25519_KEY_BYTES))
+  return { secretKey, publicKey: x25519PublicKey(secretKey) }
 }
 
 export function x25519PublicKey (secretKey: Uint8Array): Uint8Array {

@@ -7,7 +7,7 @@
  * opening an envelope pay for the ephemeral DH only. Key pairs passed here must be treated as
  * immutable.
  */
-import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { createPrivateKey, createPublicKey, diffieHellman, randomBytes, type KeyObject } from 'node:crypto'
 import { AsmtpError } from '../errors.js'
 import type { X25519KeyPair } from '../crypto/x25519.js'
 
@@ -22,6 +22,9 @@ const staticDhCache = new WeakMap<Uint8Array, Map<string, Uint8Array>>()
 function b64url (bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url')
 }
+
+/** The JWK importer wants an `x`; OpenSSL derives the real one from `d`. */
+const PLACEHOLDER_X = b64url(new Uint8Array(DHLEN))
 
 /** The private KeyObject of a key pair, cached by the identity of `pair.secretKey`. */
 export function x25519PrivateObject (pair: X25519KeyPair): KeyObject {
@@ -53,10 +56,14 @@ export function x25519PublicObject (publicKey: Uint8Array): KeyObject {
 
 /** A fresh ephemeral key (Noise GENERATE_KEYPAIR): the raw public key and the private KeyObject. */
 export function generateEphemeral (): { publicKey: Uint8Array, privateObject: KeyObject } {
-  const { privateKey, publicKey } = generateKeyPairSync('x25519')
-  const x = publicKey.export({ format: 'jwk' }).x
+  // 32 random bytes imported, never generateKeyPairSync (see generateX25519: exporting a key it
+  // made can deadlock Node 20 during a garbage collection)
+  const secret = randomBytes(DHLEN)
+  const privateObject = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: secret.toString('base64url'), x: PLACEHOLDER_X }, format: 'jwk' })
+  secret.fill(0)
+  const x = createPublicKey(privateObject).export({ format: 'jwk' }).x
   if (x === undefined) throw new AsmtpError('KEY_INVALID', 'X25519 key generation returned no public key')
-  return { publicKey: new Uint8Array(Buffer.from(x, 'base64url')), privateObject: privateKey }
+  return { publicKey: new Uint8Array(Buffer.from(x, 'base64url')), privateObject }
 }
 
 /**
