@@ -352,7 +352,12 @@ export async function startPair (): Promise<Net> {
   return await startChain('asmtp', 2, false)
 }
 
-const SCALE_RENDEZVOUS_MS = 3_000
+/** The nodes' own default schedule: lookups back off from 1 s to the 30 s round. */
+const SCALE_RENDEZVOUS_MS = 30_000
+/** How long all 100 pairs may take to meet. */
+const SCALE_MEET_TIMEOUT_MS = 240_000
+/** Node processes started at once. */
+const SCALE_START_BATCH = 4
 
 interface ScalePair { a: number, b: number, senderSecret: string, recipientPublic: string, topic: string, key: string }
 
@@ -361,20 +366,29 @@ interface ScalePair { a: number, b: number, senderSecret: string, recipientPubli
  * user pairs spread over them at random; every pair sends one message: delivery ratio, latency,
  * RSS per node, and the time a node added last takes to find its pair.
  */
-export async function benchScale (quick: boolean, progress: (s: string) => void): Promise<ScenarioResult[]> {
+export async function benchScale (size: number, progress: (s: string) => void): Promise<ScenarioResult[]> {
   const out: ScenarioResult[] = []
-  // ASMTP_BENCH_SCALE=25,50 runs only those sizes
-  const sizes = process.env.ASMTP_BENCH_SCALE !== undefined ? process.env.ASMTP_BENCH_SCALE.split(',').map(Number) : quick ? [10] : [10, 25, 50]
-  for (const size of sizes) {
+  {
     const workers: Worker[] = []
     try {
       progress(`scale ${size}: starting ${size} node processes`)
-      for (let i = 0; i < size; i++) {
+      const startAt = Date.now()
+      // the first three one by one (the others bootstrap to them), then the rest a few at a time
+      const first = Math.min(3, size)
+      for (let i = 0; i < first; i++) {
         const w = await Worker.spawn('asmtp')
+        await w.start(i === 0 ? [] : [workers[i - 1].addrs[0]], [], SCALE_RENDEZVOUS_MS)
         workers.push(w)
-        // a slower rendezvous schedule than the other benchmarks: up to 50 processes share 2 cores
-        await w.start(i === 0 ? [] : [workers[i % Math.min(3, i)].addrs[0]], [], SCALE_RENDEZVOUS_MS)
       }
+      for (let i = first; i < size; i += SCALE_START_BATCH) {
+        const batch = await Promise.all(Array.from({ length: Math.min(SCALE_START_BATCH, size - i) }, async (_x, j) => {
+          const w = await Worker.spawn('asmtp')
+          await w.start([workers[(i + j) % first].addrs[0]], [], SCALE_RENDEZVOUS_MS)
+          return w
+        }))
+        workers.push(...batch)
+      }
+      const startedMs = Date.now() - startAt
       const pairs: ScalePair[] = []
       for (let p = 0; p < 100; p++) {
         const a = Math.floor(Math.random() * size)
@@ -393,17 +407,30 @@ export async function benchScale (quick: boolean, progress: (s: string) => void)
       }))
       progress(`scale ${size}: waiting for every pair to meet`)
       const meetStart = Date.now()
-      for (const p of pairs) {
-        try {
-          await waitSubscribed(workers[p.a], workers[p.b].peerId, 60_000, p.topic)
-        } catch (err) {
-          const conns = await Promise.all(workers.map(async w => (await w.call<string[]>('conns')).length))
+      const met = new Set<number>()
+      let reported = meetStart
+      while (met.size < pairs.length) {
+        // ask every node at once which of its pairs have their other node on the topic
+        await Promise.all(workers.map(async (w, i) => {
+          const mine = pairs.map((p, k) => ({ p, k })).filter(({ p, k }) => p.a === i && !met.has(k))
+          if (mine.length === 0) return
+          const peers = await w.call<string[][]>('subscribers-many', { topics: mine.map(({ p }) => p.topic) })
+          mine.forEach(({ p, k }, j) => { if (peers[j].includes(workers[p.b].peerId)) met.add(k) })
+        }))
+        if (met.size === pairs.length) break
+        if (Date.now() - reported >= 5_000) {
+          reported = Date.now()
+          progress(`scale ${size}: ${met.size}/100 pairs met after ${((reported - meetStart) / 1000).toFixed(0)} s`)
+        }
+        if (Date.now() - meetStart > SCALE_MEET_TIMEOUT_MS) {
+          const p = pairs.find((_p, k) => !met.has(k))!
           const direct = (await workers[p.a].call<string[]>('conns')).includes(workers[p.b].peerId)
           const ga = await workers[p.a].call<{ peers: string[], out: string[], in: string[] }>('gossip-peers')
           const bid = workers[p.b].peerId
           const detail = `gossip peer ${ga.peers.includes(bid)}, outbound stream ${ga.out.includes(bid)}, inbound stream ${ga.in.includes(bid)}`
-          throw new Error(`${(err as Error).message}: nodes ${p.a} and ${p.b} (connected: ${direct}; ${detail}); connections per node ${conns.join(',')}`, { cause: err })
+          throw new Error(`only ${met.size}/100 pairs met within ${SCALE_MEET_TIMEOUT_MS / 1000} s; e.g. nodes ${p.a} and ${p.b} (connected: ${direct}; ${detail})`)
         }
+        await new Promise(resolve => setTimeout(resolve, 250))
       }
       const meetAllMs = Date.now() - meetStart
       progress(`scale ${size}: one message per pair`)
@@ -437,7 +464,7 @@ export async function benchScale (quick: boolean, progress: (s: string) => void)
         scenario: `scale: ${size} nodes, 100 pairs`,
         unit: 'ms',
         ours: { median: s.median, p99: s.p99, count: delivered },
-        notes: `delivery ${delivered}/100 (${delivered}%), RSS per node median ${rssSorted[Math.floor(rss.length / 2)].toFixed(0)} MB, max ${rssSorted[rss.length - 1].toFixed(0)} MB; all pairs met in ${meetAllMs} ms; a new node found its pair in ${findMs} ms`
+        notes: `delivery ${delivered}/100 (${delivered}%), ${size} processes started in ${(startedMs / 1000).toFixed(0)} s, RSS per node median ${rssSorted[Math.floor(rss.length / 2)].toFixed(0)} MB, max ${rssSorted[rss.length - 1].toFixed(0)} MB; all pairs met in ${meetAllMs} ms; a new node found its pair in ${findMs} ms`
       })
       if (delivered < 100) throw new Error(`scale ${size}: ${100 - delivered} of 100 messages lost`)
     } finally {

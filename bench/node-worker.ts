@@ -138,6 +138,8 @@ async function handle (req: Request): Promise<unknown> {
       return process.memoryUsage().rss / 1024 / 1024
     case 'subscribers':
       return subscribers(req.topic as string | undefined)
+    case 'subscribers-many':
+      return (req.topics as string[]).map(t => subscribers(t))
     case 'prepare': {
       const n = req.n as number
       const size = req.size as number

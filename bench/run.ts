@@ -31,7 +31,8 @@ const scenarios: Array<{ name: string, run: () => Promise<ScenarioResult[]> }> =
   { name: 'e2e', run: async () => await benchEndToEnd(quick, progress) },
   { name: 'chain', run: async () => await benchChain(quick, progress) },
   { name: 'store-and-forward', run: async () => await benchStoreAndForward(quick, progress) },
-  { name: 'scale', run: async () => await benchScale(quick, progress) },
+  // ASMTP_BENCH_SCALE=25,50 picks the sizes; --only scale runs them all
+  ...(process.env.ASMTP_BENCH_SCALE?.split(',').map(Number) ?? (quick ? [10] : [10, 25, 50])).map(size => ({ name: `scale-${size}`, run: async () => await benchScale(size, progress) })),
   { name: 'start', run: async () => await benchNodeStart(quick, progress) }
 ]
 
@@ -46,7 +47,7 @@ function commit (): string {
 const results: ScenarioResult[] = []
 let failed = false
 for (const s of scenarios) {
-  if (only !== undefined && !only.includes(s.name)) continue
+  if (only !== undefined && !only.some(o => s.name === o || s.name.startsWith(`${o}-`))) continue
   progress(`${s.name}...`)
   let timer: NodeJS.Timeout | undefined
   try {
