@@ -44,6 +44,8 @@ const DIAL_DEFER_MS = 1_500
 const HEAL_AFTER_MS = 3_000
 /** The first wait after a lookup that found nobody; it doubles up to the round interval. */
 const LOOKUP_BACKOFF_MIN_MS = 1_000
+/** Lookups in a row that reach nobody after which the topic is provided again too. */
+const REPROVIDE_AFTER_MISSES = 3
 /** Topics whose provide or lookup run at once in a round (each is a DHT query). */
 const MAX_CONCURRENT_RENDEZVOUS = 4
 
@@ -540,8 +542,12 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
     }
     const retryIn = await this.lookup(topic, signal)
     log('lookup %s: %s', hex.slice(0, 8), retryIn === undefined ? `nobody reached (${m.misses + 1} in a row)` : `look again in ${Math.round(retryIn)} ms`)
-    if (retryIn === undefined) m.lookupAt = Date.now() + this.backoffMs(++m.misses)
-    else {
+    if (retryIn === undefined) {
+      m.lookupAt = Date.now() + this.backoffMs(++m.misses)
+      // every third lookup in a row that reaches nobody, provide again as well: the nodes that
+      // held our record may have left, or the first provide reached too few of them
+      if (m.misses % REPROVIDE_AFTER_MISSES === 0) m.provideAt = Math.min(m.provideAt, m.lookupAt)
+    } else {
       m.misses = 0
       m.lookupAt = Date.now() + retryIn
     }
