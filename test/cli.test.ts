@@ -15,13 +15,14 @@ import { AsmtpError } from '../src/errors.js'
 import { CommanderError } from 'commander'
 import { Writable } from 'node:stream'
 import { createOutput, debugNamespacesFor, describeError, exitCodeFor } from '../cli/output.js'
+import { collect as collectChild, type Result } from './helpers/process.js'
 
 const CLI = fileURLToPath(new URL('../cli/asmtpd-cli.js', import.meta.url))
 const DAEMON = fileURLToPath(new URL('../cli/asmtpd.js', import.meta.url))
 const RUN_TIMEOUT_MS = 30_000
 const READY_TIMEOUT_MS = 60_000
 
-interface Result { code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }
+const collect = async (child: ChildProcess, timeoutMs = RUN_TIMEOUT_MS): Promise<Result> => await collectChild(child, timeoutMs)
 
 let dir: string
 before(async () => { dir = await mkdtemp(join(tmpdir(), 'asmtp-cli-')) })
@@ -38,21 +39,6 @@ function launch (script: string, args: string[], env: Record<string, string>): C
   return spawn(process.execPath, [script, ...args], { cwd: dir, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
 }
 
-/** Resolves when the child exits; kills it (and fails) after `timeoutMs`. */
-function collect (child: ChildProcess, timeoutMs = RUN_TIMEOUT_MS): Promise<Result> {
-  let stdout = ''
-  let stderr = ''
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`child did not exit within ${timeoutMs} ms; stdout: ${stdout} stderr: ${stderr}`))
-    }, timeoutMs)
-    child.once('error', err => { clearTimeout(timer); reject(err) })
-    child.once('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }) })
-  })
-}
 
 async function cli (args: string[], env: Record<string, string> = {}): Promise<Result> {
   return await collect(launch(CLI, args, env))

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { connectClient, deriveTopic, fromHex, generateX25519, sealEnvelope } from '../src/index.js'
 import { TEXT_CONTENT_TYPE } from '../src/client/index.js'
 import { loadDevice, loadSharedKeys, pathsFor } from '../cli/client/home.js'
+import { collect as collectChild, type Result } from './helpers/process.js'
 
 const CLI = fileURLToPath(new URL('../cli/asmtp-cli.js', import.meta.url))
 const DAEMON = fileURLToPath(new URL('../cli/asmtpd.js', import.meta.url))
@@ -18,7 +19,7 @@ const RUN_TIMEOUT_MS = 30_000
 const READY_TIMEOUT_MS = 30_000
 const ARRIVAL_TIMEOUT_MS = 45_000
 
-interface Result { code: number | null, stdout: string, stderr: string }
+const collect = async (child: ChildProcess, input?: string, timeoutMs = RUN_TIMEOUT_MS): Promise<Result> => await collectChild(child, timeoutMs, input)
 
 interface NodeProc {
   name: string
@@ -49,21 +50,6 @@ function launch (script: string, args: string[], env: Record<string, string> = {
   return child
 }
 
-function collect (child: ChildProcess, input?: string, timeoutMs = RUN_TIMEOUT_MS): Promise<Result> {
-  let stdout = ''
-  let stderr = ''
-  child.stdout?.setEncoding('utf8').on('data', (c: string) => { stdout += c })
-  child.stderr?.setEncoding('utf8').on('data', (c: string) => { stderr += c })
-  child.stdin?.end(input)
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`child did not exit within ${timeoutMs} ms; stdout: ${stdout} stderr: ${stderr}`))
-    }, timeoutMs)
-    child.once('error', err => { clearTimeout(timer); reject(err) })
-    child.once('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
-  })
-}
 
 function remoteArgs (node: NodeProc): string[] {
   return ['--remote-address', node.clientAddress, '--remote-id', node.publicId]

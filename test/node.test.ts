@@ -41,6 +41,21 @@ async function startMetPair (): Promise<{ net: Testnet, relay: TestNode, a: Test
   }
 }
 
+/**
+ * b registers a pair's topic; eve, a node without the key, subscribes to it with bare gossipsub
+ * (as an attacker would) and joins b's mesh.
+ */
+async function eveJoinsTopicOf (b: TestNode, eve: TestNode): Promise<{ pair: Pair, name: string, evePubsub: TestNode['node']['host']['services']['pubsub'] }> {
+  const pair = makePair()
+  await b.node.registerTopic(pair.topic.topic, pair.topic.key, BOB)
+  const name = gossipTopic(pair.topic.topic)
+  const evePubsub = eve.node.host.services.pubsub
+  evePubsub.subscribe(name)
+  await waitFor(() => b.node.topicPeers(pair.topic.topic).includes(eve.node.peerId) &&
+    evePubsub.getSubscribers(name).map(String).includes(b.node.peerId), 'eve to join the topic mesh')
+  return { pair, name, evePubsub }
+}
+
 function receivedCount (t: TestNode, envelope: Uint8Array): number {
   const h = envelopeHash(envelope)
   return t.received.filter(e => equalBytes(e.hash, h)).length
@@ -207,13 +222,7 @@ test('junk on a topic (bad MAC, not a bucket size, oversized) is rejected by val
   const net = await createTestnet(3, { topology: 'star' })
   try {
     const [, b, eve] = net.nodes as [TestNode, TestNode, TestNode]
-    const pair = makePair()
-    await b.node.registerTopic(pair.topic.topic, pair.topic.key, BOB)
-    const name = gossipTopic(pair.topic.topic)
-    const evePubsub = eve.node.host.services.pubsub
-    evePubsub.subscribe(name)
-    await waitFor(() => b.node.topicPeers(pair.topic.topic).includes(eve.node.peerId) &&
-      evePubsub.getSubscribers(name).map(String).includes(b.node.peerId), 'eve to join the topic mesh')
+    const { pair, name, evePubsub } = await eveJoinsTopicOf(b, eve)
     const otherKey = deriveTopic(generateX25519().secretKey, generateX25519().publicKey)
     const badMac = sealEnvelope({ sender: pair.alice, recipientPublic: pair.bob.publicKey, topic: { topic: pair.topic.topic, key: otherKey.key }, contentType: 'text/plain', body: new Uint8Array(10) })
     const notBucket = new Uint8Array(randomBytes(2000))
@@ -301,13 +310,7 @@ test('flow control: a peer flooding a topic beyond its rate is ignored, and junk
   const net = await createTestnet(2, { topology: 'star', limits: { maxPeerMessagesPerSecond: 5 } })
   try {
     const [b, eve] = net.nodes as [TestNode, TestNode]
-    const pair = makePair()
-    await b.node.registerTopic(pair.topic.topic, pair.topic.key, BOB)
-    const name = gossipTopic(pair.topic.topic)
-    const evePubsub = eve.node.host.services.pubsub
-    evePubsub.subscribe(name)
-    await waitFor(() => b.node.topicPeers(pair.topic.topic).includes(eve.node.peerId) &&
-      evePubsub.getSubscribers(name).map(String).includes(b.node.peerId), 'eve to join the topic mesh')
+    const { pair, name, evePubsub } = await eveJoinsTopicOf(b, eve)
     const flood = Array.from({ length: 60 }, () => aliceToBob(pair))
     const started = Date.now()
     await Promise.all(flood.map(async env => await evePubsub.publish(name, env)))
