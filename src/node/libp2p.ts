@@ -16,6 +16,7 @@ import { bootstrap } from '@libp2p/bootstrap'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { kadDHT, passthroughMapper, type KadDHT, type SelectFn, type ValidateFn } from '@libp2p/kad-dht'
 import type { PrivateKey } from '@libp2p/interface'
+import { withTimeout } from './tasks.js'
 import type { Identify } from '@libp2p/identify'
 import type { Ping } from '@libp2p/ping'
 import type { Datastore } from 'interface-datastore'
@@ -35,21 +36,47 @@ export const INBOUND_CONNECTIONS_PER_SECOND_PER_HOST = 100
  */
 export const COLOCATION_WHITELIST = ['127.0.0.1', '::1']
 
-interface DrainableStream { writableNeedsDrain: boolean, onDrain: (options?: { signal?: AbortSignal }) => Promise<void> }
+interface DrainableStream {
+  writableNeedsDrain: boolean
+  addEventListener: (type: 'drain' | 'close', listener: () => void) => void
+  removeEventListener: (type: 'drain' | 'close', listener: () => void) => void
+}
+
+/**
+ * Resolves at the stream's next 'drain' (or 'close'), or when the signal aborts. The stream's own
+ * onDrain() cannot be used: @libp2p/utils 7.4.1 keeps the promise it resolved at the first drain
+ * and returns it from every later call, so after one drain it never waits again.
+ */
+async function nextDrain (stream: DrainableStream, signal: AbortSignal): Promise<void> {
+  if (!stream.writableNeedsDrain || signal.aborted) return
+  await new Promise<void>(resolve => {
+    const done = (): void => {
+      stream.removeEventListener('drain', done)
+      stream.removeEventListener('close', done)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    stream.addEventListener('drain', done)
+    stream.addEventListener('close', done)
+    signal.addEventListener('abort', done)
+  })
+}
 
 /**
  * Publishing back-pressure, which gossipsub lacks (STACK.md): waits (at most DRAIN_WAIT_MS) until
  * no outbound gossipsub stream has a full write window. Reads gossipsub's outbound stream map,
  * an internal field; if it is not there, publishing simply goes on without waiting.
  */
-export async function waitForOutboundDrain (pubsub: GossipSub, signal?: AbortSignal): Promise<void> {
+export async function waitForOutboundDrain (pubsub: GossipSub, parent?: AbortSignal): Promise<void> {
   const streams = (pubsub as unknown as { streamsOutbound?: Map<string, { rawStream?: DrainableStream }> }).streamsOutbound
   if (streams === undefined) return
-  const waits: Array<Promise<void>> = []
-  for (const s of streams.values()) {
-    if (s.rawStream?.writableNeedsDrain === true) waits.push(s.rawStream.onDrain({ signal: AbortSignal.any([AbortSignal.timeout(DRAIN_WAIT_MS), ...(signal !== undefined ? [signal] : [])]) }).catch(() => {}))
+  const full = [...streams.values()].filter(s => s.rawStream?.writableNeedsDrain === true)
+  if (full.length === 0) return
+  const signal = withTimeout(DRAIN_WAIT_MS, parent)
+  // a drain lets the stream send its buffer, which may fill the window again: wait until it holds
+  for (const s of full) {
+    while (s.rawStream!.writableNeedsDrain && !signal.aborted) await nextDrain(s.rawStream!, signal)
   }
-  if (waits.length > 0) await Promise.all(waits)
 }
 
 // a type alias, not an interface: libp2p's ServiceMap needs an index signature

@@ -1,0 +1,72 @@
+/**
+ * Publishing back-pressure (src/node/libp2p.ts waitForOutboundDrain) on a real yamux stream over
+ * TCP between two libp2p hosts: the reader pauses, the writer's window fills, and the wait must
+ * hold until the reader resumes, on the first fill and on every later one.
+ */
+import '../src/polyfill.js'
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@libp2p/noise'
+import { yamux } from '@libp2p/yamux'
+import type { Stream } from '@libp2p/interface'
+import type { GossipSub } from '@libp2p/gossipsub'
+import { waitForOutboundDrain } from '../src/node/libp2p.js'
+import { waitFor } from './helpers/testnet.js'
+
+const PROTOCOL = '/asmtp-test/drain/1.0.0'
+
+async function host (): Promise<Libp2p> {
+  return await createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionGater: { denyDialMultiaddr: () => false }
+  })
+}
+
+/** Resolves to true if `p` settles within a few turns of the event loop (no fixed sleep). */
+async function settlesSoon (p: Promise<void>): Promise<boolean> {
+  let settled = false
+  void p.then(() => { settled = true }, () => { settled = true })
+  for (let i = 0; i < 20 && !settled; i++) await new Promise(resolve => setImmediate(resolve))
+  return settled
+}
+
+test('publishing waits for the outbound stream to drain, again after every drain', async () => {
+  const a = await host()
+  const b = await host()
+  try {
+    let remote: Stream | undefined
+    await b.handle(PROTOCOL, (stream) => {
+      stream.pause()
+      remote = stream
+    })
+    const stream = await a.dialProtocol(b.getMultiaddrs()[0], PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+    await waitFor(() => remote !== undefined, 'the reader to get the stream')
+    // the shape waitForOutboundDrain reads from gossipsub: its outbound streams by peer
+    const pubsub = { streamsOutbound: new Map([[b.peerId.toString(), { rawStream: stream }]]) } as unknown as GossipSub
+    const chunk = new Uint8Array(1024)
+    const fill = async (): Promise<void> => {
+      // the reader is paused, so its yamux window closes after at most a few hundred KiB
+      await waitFor(() => {
+        for (let i = 0; i < 64 && !stream.writableNeedsDrain; i++) stream.send(chunk)
+        return stream.writableNeedsDrain
+      }, 'the write window to fill')
+    }
+    for (let round = 1; round <= 3; round++) {
+      await fill()
+      const waiting = waitForOutboundDrain(pubsub)
+      assert.equal(await settlesSoon(waiting), false, `round ${round}: the wait returned while the window was full`)
+      remote!.resume()
+      await waiting
+      assert.equal(stream.writableNeedsDrain, false, `round ${round}: the wait ended before the stream drained`)
+      remote!.pause()
+    }
+  } finally {
+    await a.stop()
+    await b.stop()
+  }
+})
