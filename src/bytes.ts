@@ -47,22 +47,33 @@ export function concatBytes (...parts: Uint8Array[]): Uint8Array {
   return out
 }
 
+// The u16/u32/u64 writers set bytes one by one: a DataView needs `.buffer`, which moves a small
+// typed array off V8's heap, and on hot paths (store keys and values) that cost more than the rest.
+
 export function u16be (n: number): Uint8Array {
-  const out = new Uint8Array(2)
-  new DataView(out.buffer).setUint16(0, n)
-  return out
+  return Uint8Array.of((n >>> 8) & 0xff, n & 0xff)
 }
 
 export function u32be (n: number): Uint8Array {
-  const out = new Uint8Array(4)
-  new DataView(out.buffer).setUint32(0, n)
-  return out
+  return Uint8Array.of((n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff)
 }
 
 export function u64be (n: bigint | number): Uint8Array {
-  const out = new Uint8Array(8)
-  new DataView(out.buffer).setBigUint64(0, BigInt(n))
-  return out
+  let hi: number
+  let lo: number
+  if (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0) {
+    hi = Math.floor(n / 0x100000000)
+    lo = n >>> 0
+  } else {
+    // as DataView.setBigUint64: modulo 2^64; BigInt() throws on a fraction
+    const b = BigInt.asUintN(64, BigInt(n))
+    hi = Number(b >> 32n)
+    lo = Number(b & 0xffffffffn)
+  }
+  return Uint8Array.of(
+    (hi >>> 24) & 0xff, (hi >>> 16) & 0xff, (hi >>> 8) & 0xff, hi & 0xff,
+    (lo >>> 24) & 0xff, (lo >>> 16) & 0xff, (lo >>> 8) & 0xff, lo & 0xff
+  )
 }
 
 /** Sequential reader over a byte array; every read is bounds-checked. */

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import { Level } from 'level'
 import { Key } from 'interface-datastore'
-import { AsmtpError, sha256, toHex, u64be, concatBytes } from '../src/index.js'
+import { AsmtpError, sha256, toHex, u16be, u32be, u64be, concatBytes } from '../src/index.js'
 import { openStore, SUBLEVELS, type Store, type StoreInit, type StoredEnvelope } from '../src/store/index.js'
 import { EXPIRY_SWEEP_BATCH } from '../src/store/envelopes.js'
 import type { CachedLevelDatastore } from '../src/store/cached-datastore.js'
@@ -454,6 +454,27 @@ test('value decoders: random bytes decode or throw STORE_ERROR, nothing else', (
   }), { numRuns: 2000 })
   const topicValue = concatBytes(Uint8Array.of(1), new Uint8Array(32), u64be(5), Uint8Array.of(0, 1, 0, 2, 0xc3, 0x28))
   assert.throws(() => decodeTopicValue('bad utf-8', topicValue), isStoreError)
+})
+
+test('big-endian integer encoders agree with DataView on every range, wrapping as setBigUint64 does', () => {
+  const viaView = (n: bigint): Uint8Array => {
+    const out = new Uint8Array(8)
+    new DataView(out.buffer).setBigUint64(0, BigInt.asUintN(64, n))
+    return out
+  }
+  const edges = [0n, 1n, 255n, 256n, 0xffffffffn, 0x100000000n, BigInt(Number.MAX_SAFE_INTEGER), 2n ** 63n, 2n ** 64n - 1n, 2n ** 64n, -1n]
+  for (const n of edges) assert.deepEqual(u64be(n), viaView(n), `bigint ${n}`)
+  fc.assert(fc.property(fc.bigInt({ min: -(2n ** 65n), max: 2n ** 65n }), (n) => { assert.deepEqual(u64be(n), viaView(n)) }), { numRuns: 2000 })
+  fc.assert(fc.property(fc.maxSafeNat(), (n) => { assert.deepEqual(u64be(n), viaView(BigInt(n))) }), { numRuns: 2000 })
+  assert.deepEqual(u64be(-1), viaView(-1n))
+  assert.throws(() => u64be(1.5), RangeError)
+  fc.assert(fc.property(fc.integer({ min: 0, max: 0xffffffff }), (n) => {
+    const view = new DataView(new ArrayBuffer(4))
+    view.setUint32(0, n)
+    assert.deepEqual(u32be(n), new Uint8Array(view.buffer))
+    view.setUint16(0, n & 0xffff)
+    assert.deepEqual(u16be(n & 0xffff), new Uint8Array(view.buffer, 0, 2))
+  }), { numRuns: 2000 })
 })
 
 test('store lifecycle: close is idempotent, a closed store refuses work, a locked path is STORE_ERROR', async () => {

@@ -3,10 +3,12 @@
  * Binary sublevels use the 'view' encoding (Uint8Array keys and values); names and the libp2p
  * datastore use 'utf8' keys.
  */
-import { Level } from 'level'
+import { Level, type BatchOperation } from 'level'
 import { SUBLEVELS } from './keys.js'
 
 export type RootDb = Level<Uint8Array, Uint8Array>
+/** One operation of an array batch on the root, usually naming the sublevel it belongs to. */
+export type RootBatchOp = BatchOperation<RootDb, Uint8Array | string, Uint8Array>
 
 function binary (root: RootDb, name: string) {
   return root.sublevel<Uint8Array, Uint8Array>(name, { keyEncoding: 'view', valueEncoding: 'view' })

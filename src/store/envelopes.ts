@@ -7,7 +7,7 @@
  */
 import { AsmtpError } from '../errors.js'
 import { equalBytes, toHex } from '../bytes.js'
-import type { StoreDb } from './db.js'
+import type { RootBatchOp, StoreDb } from './db.js'
 import type { WriteLock } from './write-lock.js'
 import {
   ENVELOPE_HASH_BYTES, SUBLEVELS, TOPIC_ID_BYTES, META_LAST_SEQ_KEY, assertLength, assertSeq, assertTime,
@@ -137,7 +137,9 @@ export class EnvelopeTable {
   private async commit (group: PendingPut[]): Promise<void> {
     const now = this.clock()
     const raw = await this.db.envelopeHashes.getMany(group.map(p => p.hash))
-    const batch = this.db.root.batch()
+    // an array batch: abstract-level's chained batch costs over twice the CPU per operation
+    // when operations name a sublevel (measured: 35 against 14 µs per envelope of 3 records)
+    const ops: RootBatchOp[] = []
     const decided = new Map<string, PutEnvelopeResult>()
     const outcomes: Array<PutEnvelopeResult | Error> = []
     let seq = this.lastSeq
@@ -165,22 +167,24 @@ export class EnvelopeTable {
       seq++
       const expiresAt = now + this.retentionMs
       if (existing !== undefined) {
-        batch.del(envelopeKey(existing.topic, existing.seq), { sublevel: this.db.envelopes })
-        batch.del(expiryKey(existing.expiresAt, p.hash), { sublevel: this.db.envelopeExpiry })
+        ops.push(
+          { type: 'del', key: envelopeKey(existing.topic, existing.seq), sublevel: this.db.envelopes },
+          { type: 'del', key: expiryKey(existing.expiresAt, p.hash), sublevel: this.db.envelopeExpiry }
+        )
       }
-      batch.put(envelopeKey(p.topic, seq), encodeEnvelopeValue({ hash: p.hash, receivedAt: now, expiresAt, data: p.data }), { sublevel: this.db.envelopes })
-      batch.put(p.hash, encodeHashIndexValue({ topic: p.topic, seq, expiresAt }), { sublevel: this.db.envelopeHashes })
-      batch.put(expiryKey(expiresAt, p.hash), encodeExpiryIndexValue({ topic: p.topic, seq }), { sublevel: this.db.envelopeExpiry })
+      ops.push(
+        { type: 'put', key: envelopeKey(p.topic, seq), value: encodeEnvelopeValue({ hash: p.hash, receivedAt: now, expiresAt, data: p.data }), sublevel: this.db.envelopes },
+        { type: 'put', key: p.hash, value: encodeHashIndexValue({ topic: p.topic, seq, expiresAt }), sublevel: this.db.envelopeHashes },
+        { type: 'put', key: expiryKey(expiresAt, p.hash), value: encodeExpiryIndexValue({ topic: p.topic, seq }), sublevel: this.db.envelopeExpiry }
+      )
       const r = { stored: true, seq, hash: p.hash }
       decided.set(key, r)
       outcomes.push(r)
     })
     if (seq > this.lastSeq) {
-      batch.put(META_LAST_SEQ_KEY, encodeU64Value(seq), { sublevel: this.db.meta })
-      await batch.write()
+      ops.push({ type: 'put', key: META_LAST_SEQ_KEY, value: encodeU64Value(seq), sublevel: this.db.meta })
+      await this.db.root.batch<Uint8Array | string, Uint8Array>(ops, {})
       this.lastSeq = seq
-    } else {
-      await batch.close()
     }
     group.forEach((p, i) => {
       const o = outcomes[i]
