@@ -159,7 +159,16 @@ async function latency (net: Net, count: number): Promise<{ median: number, p99:
   return { median: s.median, p99: s.p99 }
 }
 
-interface Throughput { receiverNode?: unknown, perSecond: number, sent: number, received: number, senderPeakRssMb: number, receiverPeakRssMb: number, receiverRssGrowthMb: number }
+interface CpuMs { main: number, other: number }
+/** CPU µs per delivered envelope: main thread, other threads (LevelDB, GC helpers). */
+interface CpuPerEnvelope { main: number, other: number }
+interface Throughput { receiverNode?: unknown, perSecond: number, sent: number, received: number, senderPeakRssMb: number, receiverPeakRssMb: number, receiverRssGrowthMb: number, senderCpu: CpuPerEnvelope, receiverCpu: CpuPerEnvelope }
+
+function cpuPer (before: CpuMs, after: CpuMs, n: number): CpuPerEnvelope {
+  return { main: ((after.main - before.main) * 1000) / Math.max(1, n), other: ((after.other - before.other) * 1000) / Math.max(1, n) }
+}
+
+const cpuText = (c: CpuPerEnvelope): string => `${(c.main + c.other).toFixed(0)} (main ${c.main.toFixed(0)}, other threads ${c.other.toFixed(0)})`
 
 async function throughput (net: Net, durationMs: number, rate: number): Promise<Throughput> {
   const sender = net.workers[0]
@@ -167,6 +176,8 @@ async function throughput (net: Net, durationMs: number, rate: number): Promise<
   await sender.call('prepare', { n: Math.ceil((durationMs / 1000) * rate), size: 1024, ...net.pair })
   await sender.call('reset')
   await receiver.call('reset')
+  const senderCpu0 = (await sender.call<{ cpu: CpuMs }>('stats')).cpu
+  const receiverCpu0 = (await receiver.call<{ cpu: CpuMs }>('stats')).cpu
   const flood = await sender.call<{ sent: number, failed: number, ms: number }>('flood', { durationMs })
   // let in-flight messages land: until all arrived, or the count has not moved for 5 s (bounded)
   let last = -1
@@ -183,8 +194,8 @@ async function throughput (net: Net, durationMs: number, rate: number): Promise<
     }
     await new Promise(resolve => setTimeout(resolve, 200))
   }
-  const rs = await receiver.call<{ receivedCount: number, firstReceived: number, lastReceived: number, peakRss: number, rssSamples: number[], node?: unknown }>('stats')
-  const ss = await sender.call<{ peakRss: number }>('stats')
+  const rs = await receiver.call<{ receivedCount: number, firstReceived: number, lastReceived: number, peakRss: number, rssSamples: number[], node?: unknown, cpu: CpuMs }>('stats')
+  const ss = await sender.call<{ peakRss: number, cpu: CpuMs }>('stats')
   const span = Math.max(1, rs.lastReceived - rs.firstReceived)
   const early = rs.rssSamples.slice(0, Math.max(1, Math.floor(rs.rssSamples.length / 4)))
   return {
@@ -194,7 +205,9 @@ async function throughput (net: Net, durationMs: number, rate: number): Promise<
     received: rs.receivedCount,
     senderPeakRssMb: ss.peakRss,
     receiverPeakRssMb: rs.peakRss,
-    receiverRssGrowthMb: rs.peakRss - Math.max(...early)
+    receiverRssGrowthMb: rs.peakRss - Math.max(...early),
+    senderCpu: cpuPer(senderCpu0, ss.cpu, rs.receivedCount),
+    receiverCpu: cpuPer(receiverCpu0, rs.cpu, rs.receivedCount)
   }
 }
 
@@ -214,7 +227,7 @@ export async function benchOneHop (quick: boolean, progress: (s: string) => void
       progress(`one hop (${mode}): latency, ${count} envelopes one at a time`)
       const lat = await latency(net, count)
       progress(`one hop (${mode}): throughput, 1 KiB for ${durationMs / 1000} s`)
-      const tp = await throughput(net, durationMs, 12_000)
+      const tp = await throughput(net, durationMs, 30_000)
       results[mode] = { lat, tp, meetMs: net.meetMs }
     } finally {
       await stopAll(net)
@@ -234,7 +247,7 @@ export async function benchOneHop (quick: boolean, progress: (s: string) => void
       ratio: a.tp.perSecond / b.tp.perSecond,
       better: 'higher',
       target: '>= 0.6',
-      notes: `asmtp: ${a.tp.received}/${a.tp.sent} delivered, peak RSS sender ${a.tp.senderPeakRssMb.toFixed(0)} MB, receiver ${a.tp.receiverPeakRssMb.toFixed(0)} MB (growth after the first quarter ${a.tp.receiverRssGrowthMb.toFixed(0)} MB); bare: peak RSS sender ${b.tp.senderPeakRssMb.toFixed(0)} MB, receiver ${b.tp.receiverPeakRssMb.toFixed(0)} MB`
+      notes: `asmtp: ${a.tp.received}/${a.tp.sent} delivered, peak RSS sender ${a.tp.senderPeakRssMb.toFixed(0)} MB, receiver ${a.tp.receiverPeakRssMb.toFixed(0)} MB (growth after the first quarter ${a.tp.receiverRssGrowthMb.toFixed(0)} MB), CPU µs per envelope sender ${cpuText(a.tp.senderCpu)}, receiver ${cpuText(a.tp.receiverCpu)}; bare: ${b.tp.received}/${b.tp.sent} delivered, peak RSS sender ${b.tp.senderPeakRssMb.toFixed(0)} MB, receiver ${b.tp.receiverPeakRssMb.toFixed(0)} MB (growth ${b.tp.receiverRssGrowthMb.toFixed(0)} MB), CPU µs per message sender ${cpuText(b.tp.senderCpu)}, receiver ${cpuText(b.tp.receiverCpu)}`
     }
   ]
 }
