@@ -62,7 +62,9 @@ class Worker {
   static async spawn (mode: Mode): Promise<Worker> {
     // ASMTP_BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every node process (docs/PERFORMANCE.md)
     const profDir = process.env.ASMTP_BENCH_CPU_PROF
-    const execArgv = profDir !== undefined && profDir !== '' ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []
+    // --expose-gc: the memory figures are taken after a full GC (command live-memory), never
+    // during a timed window
+    const execArgv = ['--expose-gc', ...(profDir !== undefined && profDir !== '' ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])]
     const child = fork(WORKER, [mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv })
     live.add(child)
     await new Promise<void>((resolve, reject) => {
@@ -73,10 +75,10 @@ class Worker {
     return new Worker(child)
   }
 
-  async call<T> (cmd: string, args: Record<string, unknown> = {}): Promise<T> {
+  async call<T> (cmd: string, args: Record<string, unknown> = {}, timeoutMs = REQUEST_TIMEOUT_MS): Promise<T> {
     const id = this.nextId++
     return await new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => { this.pending.delete(id); reject(new Error(`worker ${cmd} timed out`)) }, REQUEST_TIMEOUT_MS)
+      const timer = setTimeout(() => { this.pending.delete(id); reject(new Error(`worker ${cmd} timed out`)) }, timeoutMs)
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer })
       this.child.send({ id, cmd, ...args })
     })
@@ -162,11 +164,15 @@ async function latency (net: Net, count: number): Promise<{ median: number, p99:
 interface CpuMs { main: number, other: number }
 /** CPU µs per delivered envelope: main thread, other threads (LevelDB, GC helpers). */
 interface CpuPerEnvelope { main: number, other: number }
-interface Throughput { receiverNode?: unknown, perSecond: number, sent: number, received: number, senderPeakRssMb: number, receiverPeakRssMb: number, receiverRssGrowthMb: number, senderCpu: CpuPerEnvelope, receiverCpu: CpuPerEnvelope }
+interface LiveMemory { heapMb: number, anonMb: number }
+interface Throughput { receiverLive: { before: LiveMemory, after: LiveMemory }, receiverNode?: unknown, perSecond: number, sent: number, received: number, senderPeakRssMb: number, receiverPeakRssMb: number, receiverRssGrowthMb: number, senderCpu: CpuPerEnvelope, receiverCpu: CpuPerEnvelope }
 
 function cpuPer (before: CpuMs, after: CpuMs, n: number): CpuPerEnvelope {
   return { main: ((after.main - before.main) * 1000) / Math.max(1, n), other: ((after.other - before.other) * 1000) / Math.max(1, n) }
 }
+
+const liveText = (l: { before: LiveMemory, after: LiveMemory }): string =>
+  `receiver after a full GC, before -> after the flood: heap ${l.before.heapMb.toFixed(0)} -> ${l.after.heapMb.toFixed(0)} MB, anonymous RSS ${l.before.anonMb.toFixed(0)} -> ${l.after.anonMb.toFixed(0)} MB`
 
 const cpuText = (c: CpuPerEnvelope): string => `${(c.main + c.other).toFixed(0)} (main ${c.main.toFixed(0)}, other threads ${c.other.toFixed(0)})`
 
@@ -176,29 +182,19 @@ async function throughput (net: Net, durationMs: number, rate: number): Promise<
   await sender.call('prepare', { n: Math.ceil((durationMs / 1000) * rate), size: 1024, ...net.pair })
   await sender.call('reset')
   await receiver.call('reset')
+  const receiverLive0 = await receiver.call<LiveMemory>('live-memory')
   const senderCpu0 = (await sender.call<{ cpu: CpuMs }>('stats')).cpu
   const receiverCpu0 = (await receiver.call<{ cpu: CpuMs }>('stats')).cpu
   const flood = await sender.call<{ sent: number, failed: number, ms: number }>('flood', { durationMs })
   // let in-flight messages land: until all arrived, or the count has not moved for 5 s (bounded)
-  let last = -1
-  let still = Date.now()
-  const deadline = Date.now() + 120_000
-  while (Date.now() < deadline) {
-    const s = await receiver.call<{ receivedCount: number }>('stats')
-    if (s.receivedCount >= flood.sent) break
-    if (s.receivedCount !== last) {
-      last = s.receivedCount
-      still = Date.now()
-    } else if (Date.now() - still > 5_000) {
-      break
-    }
-    await new Promise(resolve => setTimeout(resolve, 200))
-  }
+  await waitCount(receiver, flood.sent, 120_000)
   const rs = await receiver.call<{ receivedCount: number, firstReceived: number, lastReceived: number, peakRss: number, rssSamples: number[], node?: unknown, cpu: CpuMs }>('stats')
   const ss = await sender.call<{ peakRss: number, cpu: CpuMs }>('stats')
+  const receiverLive1 = await receiver.call<LiveMemory>('live-memory')
   const span = Math.max(1, rs.lastReceived - rs.firstReceived)
   const early = rs.rssSamples.slice(0, Math.max(1, Math.floor(rs.rssSamples.length / 4)))
   return {
+    receiverLive: { before: receiverLive0, after: receiverLive1 },
     receiverNode: rs.node,
     perSecond: (rs.receivedCount * 1000) / span,
     sent: flood.sent,
@@ -247,9 +243,83 @@ export async function benchOneHop (quick: boolean, progress: (s: string) => void
       ratio: a.tp.perSecond / b.tp.perSecond,
       better: 'higher',
       target: '>= 0.6',
-      notes: `asmtp: ${a.tp.received}/${a.tp.sent} delivered, peak RSS sender ${a.tp.senderPeakRssMb.toFixed(0)} MB, receiver ${a.tp.receiverPeakRssMb.toFixed(0)} MB (growth after the first quarter ${a.tp.receiverRssGrowthMb.toFixed(0)} MB), CPU µs per envelope sender ${cpuText(a.tp.senderCpu)}, receiver ${cpuText(a.tp.receiverCpu)}; bare: ${b.tp.received}/${b.tp.sent} delivered, peak RSS sender ${b.tp.senderPeakRssMb.toFixed(0)} MB, receiver ${b.tp.receiverPeakRssMb.toFixed(0)} MB (growth ${b.tp.receiverRssGrowthMb.toFixed(0)} MB), CPU µs per message sender ${cpuText(b.tp.senderCpu)}, receiver ${cpuText(b.tp.receiverCpu)}`
+      notes: `asmtp: ${a.tp.received}/${a.tp.sent} delivered, peak RSS sender ${a.tp.senderPeakRssMb.toFixed(0)} MB, receiver ${a.tp.receiverPeakRssMb.toFixed(0)} MB (growth after the first quarter ${a.tp.receiverRssGrowthMb.toFixed(0)} MB), CPU µs per envelope sender ${cpuText(a.tp.senderCpu)}, receiver ${cpuText(a.tp.receiverCpu)}, ${liveText(a.tp.receiverLive)}; bare: ${b.tp.received}/${b.tp.sent} delivered, peak RSS sender ${b.tp.senderPeakRssMb.toFixed(0)} MB, receiver ${b.tp.receiverPeakRssMb.toFixed(0)} MB (growth ${b.tp.receiverRssGrowthMb.toFixed(0)} MB), CPU µs per message sender ${cpuText(b.tp.senderCpu)}, receiver ${cpuText(b.tp.receiverCpu)}, ${liveText(b.tp.receiverLive)}`
     }
   ]
+}
+
+/** The steady-rate memory run (opt-in: `--only steady`): rate, length, sampling period. */
+const STEADY_RATE = Number(process.env.ASMTP_BENCH_STEADY_RATE ?? 2000)
+const STEADY_MS = Number(process.env.ASMTP_BENCH_STEADY_S ?? 150) * 1000
+const STEADY_SAMPLE_MS = 15_000
+
+/**
+ * Memory at a steady rate for longer than gossipsub's two-minute caches: the receiver's heap
+ * after a full GC every 15 s, asmtp against bare gossipsub at the same rate. Not in the default
+ * run (about 6 minutes); each sample's GC pauses the receiver for a few ms.
+ */
+export async function benchSteady (progress: (s: string) => void): Promise<ScenarioResult[]> {
+  const series: Record<Mode, LiveMemory[]> = { bare: [], asmtp: [] }
+  const delivered: Record<Mode, string> = { bare: '', asmtp: '' }
+  for (const mode of ['bare', 'asmtp'] as Mode[]) {
+    let net: Net | undefined
+    try {
+      progress(`steady (${mode}): starting two node processes`)
+      net = await startChain(mode, 2, mode === 'bare')
+      const sender = net.workers[0]
+      const receiver = net.workers[1]
+      await sender.call('prepare', { n: Math.ceil((STEADY_MS / 1000) * STEADY_RATE), size: 1024, ...net.pair })
+      await sender.call('reset')
+      await receiver.call('reset')
+      series[mode].push(await receiver.call<LiveMemory>('live-memory'))
+      const flood = sender.call<{ sent: number }>('flood', { durationMs: STEADY_MS, rate: STEADY_RATE }, STEADY_MS + REQUEST_TIMEOUT_MS)
+      // awaited below, after the samples; a failure meanwhile must not go unhandled
+      flood.catch(() => {})
+      const start = Date.now()
+      for (let k = 1; k * STEADY_SAMPLE_MS <= STEADY_MS; k++) {
+        await new Promise(resolve => setTimeout(resolve, Math.max(0, start + k * STEADY_SAMPLE_MS - Date.now())))
+        const m = await receiver.call<LiveMemory>('live-memory')
+        series[mode].push(m)
+        progress(`steady (${mode}): ${k * STEADY_SAMPLE_MS / 1000} s, receiver heap after GC ${m.heapMb.toFixed(0)} MB, anonymous RSS ${m.anonMb.toFixed(0)} MB`)
+      }
+      const { sent } = await flood
+      await waitCount(receiver, sent, 30_000)
+      const { receivedCount } = await receiver.call<{ receivedCount: number }>('stats')
+      if (receivedCount < sent) throw new Error(`steady (${mode}): ${sent - receivedCount} of ${sent} lost`)
+      delivered[mode] = `${receivedCount}/${sent}`
+    } finally {
+      await stopAll(net)
+    }
+  }
+  const growth = (m: LiveMemory[]): number => m[m.length - 1].heapMb - m[0].heapMb
+  const text = (m: LiveMemory[]): string => m.map(x => x.heapMb.toFixed(0)).join(' ')
+  return [{
+    scenario: `steady ${STEADY_RATE}/s for ${STEADY_MS / 1000} s: receiver heap growth after GC`,
+    unit: 'MB',
+    ours: { median: growth(series.asmtp) },
+    baseline: { name: 'bare gossipsub at the same rate', median: growth(series.bare) },
+    ratio: growth(series.asmtp) / Math.max(1, growth(series.bare)),
+    better: 'lower',
+    notes: `heap after a full GC every ${STEADY_SAMPLE_MS / 1000} s, asmtp: ${text(series.asmtp)} MB (anonymous RSS ${series.asmtp[0].anonMb.toFixed(0)} -> ${series.asmtp[series.asmtp.length - 1].anonMb.toFixed(0)}), ${delivered.asmtp} delivered; bare: ${text(series.bare)} MB (anonymous RSS ${series.bare[0].anonMb.toFixed(0)} -> ${series.bare[series.bare.length - 1].anonMb.toFixed(0)}), ${delivered.bare} delivered`
+  }]
+}
+
+/** Until the receiver counted `n` envelopes, or the count stood still for 5 s, or `timeoutMs`. */
+async function waitCount (receiver: Worker, n: number, timeoutMs: number): Promise<void> {
+  let last = -1
+  let still = Date.now()
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const s = await receiver.call<{ receivedCount: number }>('stats')
+    if (s.receivedCount >= n) return
+    if (s.receivedCount !== last) {
+      last = s.receivedCount
+      still = Date.now()
+    } else if (Date.now() - still > 5_000) {
+      return
+    }
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
 }
 
 export async function benchChain (quick: boolean, progress: (s: string) => void): Promise<ScenarioResult[]> {

@@ -160,6 +160,21 @@ async function handle (req: Request): Promise<unknown> {
     }
     case 'conns':
       return asmtp?.host.getConnections().map(c => c.remotePeer.toString()) ?? []
+    case 'live-memory': {
+      // a full GC first (the workers run with --expose-gc), so the heap counts what is retained,
+      // not garbage V8 has not collected yet; RssAnon leaves out mapped files (LevelDB tables)
+      const gc = (globalThis as { gc?: () => void }).gc
+      if (gc === undefined) throw new Error('the worker needs --expose-gc')
+      gc()
+      let anonMb = process.memoryUsage().rss / 1048576
+      try {
+        const m = /RssAnon:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))
+        if (m !== null) anonMb = Number(m[1]) / 1024
+      } catch {
+        // no /proc (not Linux): total RSS stands in
+      }
+      return { heapMb: process.memoryUsage().heapUsed / 1048576, anonMb }
+    }
     case 'rss':
       return process.memoryUsage().rss / 1024 / 1024
     case 'subscribers':
@@ -201,13 +216,20 @@ async function handle (req: Request): Promise<unknown> {
     case 'flood': {
       const durationMs = req.durationMs as number
       const window = (req.window as number | undefined) ?? 64
+      // optional steady rate (envelopes/s): the i-th envelope goes out no earlier than i / rate
+      const rate = req.rate as number | undefined
       const start = now()
       let next = 0
       let sent = 0
       let failed = 0
       await Promise.all(Array.from({ length: window }, async () => {
         while (now() - start < durationMs && next < prepared.length) {
-          const data = prepared[next++]
+          const i = next++
+          const data = prepared[i]
+          if (rate !== undefined) {
+            const due = start + (i * 1000) / rate - now()
+            if (due > 0) await new Promise(resolve => setTimeout(resolve, due))
+          }
           try {
             await publish(data)
             sent++

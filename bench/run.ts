@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * npm run bench [-- --quick] [-- --json <file>] [-- --only <name,...>]
+ * npm run bench [-- --quick] [-- --json <file>] [-- --only <name,...>]; `--only steady` is opt-in
  * Every figure is printed beside a baseline measured in the same run, with their ratio: these
  * machines are shared and noisy, so absolute times move and ratios hold.
  */
@@ -8,7 +8,7 @@ import '../src/polyfill.js'
 import { execSync } from 'node:child_process'
 import { cpus } from 'node:os'
 import { benchEnvelope, benchTopic } from './micro.js'
-import { benchChain, benchEndToEnd, benchOneHop, benchScale } from './net.js'
+import { benchChain, benchEndToEnd, benchOneHop, benchScale, benchSteady } from './net.js'
 import { benchChannel } from './channel.js'
 import { benchNodeStart, benchStoreAndForward } from './storage.js'
 import { printTable, writeJson, type ScenarioResult } from './report.js'
@@ -23,7 +23,7 @@ const only = onlyAt >= 0 ? (args[onlyAt + 1] ?? '').split(',') : undefined
 const SCENARIO_TIMEOUT_MS = 6 * 60_000
 const progress = (s: string): void => { process.stderr.write(`[bench] ${s}\n`) }
 
-const scenarios: Array<{ name: string, run: () => Promise<ScenarioResult[]> }> = [
+const scenarios: Array<{ name: string, run: () => Promise<ScenarioResult[]>, optIn?: boolean }> = [
   { name: 'topic', run: async () => await benchTopic(quick) },
   { name: 'envelope', run: async () => await Promise.resolve(benchEnvelope(quick)) },
   { name: 'channel', run: async () => await benchChannel(quick) },
@@ -33,7 +33,9 @@ const scenarios: Array<{ name: string, run: () => Promise<ScenarioResult[]> }> =
   { name: 'store-and-forward', run: async () => await benchStoreAndForward(quick, progress) },
   // ASMTP_BENCH_SCALE=25,50 picks the sizes; --only scale runs them all
   ...(process.env.ASMTP_BENCH_SCALE?.split(',').map(Number) ?? (quick ? [10] : [10, 25, 50])).map(size => ({ name: `scale-${size}`, run: async () => await benchScale(size, progress) })),
-  { name: 'start', run: async () => await benchNodeStart(quick, progress) }
+  { name: 'start', run: async () => await benchNodeStart(quick, progress) },
+  // about 6 minutes, so only when named: --only steady
+  { name: 'steady', run: async () => await benchSteady(progress), optIn: true }
 ]
 
 function commit (): string {
@@ -48,6 +50,7 @@ const results: ScenarioResult[] = []
 let failed = false
 for (const s of scenarios) {
   if (only !== undefined && !only.some(o => s.name === o || s.name.startsWith(`${o}-`))) continue
+  if (only === undefined && s.optIn === true) continue
   progress(`${s.name}...`)
   let timer: NodeJS.Timeout | undefined
   try {
