@@ -22,7 +22,9 @@ async function host (): Promise<Libp2p> {
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // the stream window stays at its initial 256 KiB: every fill stops at the window, far below
+    // what loopback's socket buffers hold, so only the paused reader can hold the writer back
+    streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: 256 * 1024, maxStreamWindowSize: 256 * 1024 } })],
     connectionGater: { denyDialMultiaddr: () => false }
   })
 }
