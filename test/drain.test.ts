@@ -12,7 +12,7 @@ import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
 import type { Stream } from '@libp2p/interface'
 import type { GossipSub } from '@libp2p/gossipsub'
-import { waitForOutboundDrain } from '../src/node/libp2p.js'
+import { DRAIN_WAIT_MS, waitForOutboundDrain } from '../src/node/libp2p.js'
 import { waitFor } from './helpers/testnet.js'
 
 const PROTOCOL = '/asmtp-test/drain/1.0.0'
@@ -37,7 +37,7 @@ async function settlesSoon (p: Promise<void>): Promise<boolean> {
   return settled
 }
 
-test('publishing waits for the outbound stream to drain, again after every drain', async () => {
+test('publishing waits for the outbound stream to drain, again after every drain, and not for a closed stream', async () => {
   const a = await host()
   const b = await host()
   try {
@@ -67,6 +67,13 @@ test('publishing waits for the outbound stream to drain, again after every drain
       assert.equal(stream.writableNeedsDrain, false, `round ${round}: the wait ended before the stream drained`)
       remote!.pause()
     }
+    // a full stream that is reset by the reader ends the wait at once, not after DRAIN_WAIT_MS
+    await fill()
+    const waiting = waitForOutboundDrain(pubsub)
+    assert.equal(await settlesSoon(waiting), false, 'the wait returned while the window was full')
+    remote!.abort(new Error('the reader goes away'))
+    const bound = DRAIN_WAIT_MS / 2
+    await Promise.race([waiting, new Promise((_resolve, reject) => setTimeout(() => { reject(new Error(`the wait outlived the closed stream by ${bound} ms`)) }, bound).unref())])
   } finally {
     await a.stop()
     await b.stop()

@@ -43,39 +43,44 @@ interface DrainableStream {
 }
 
 /**
- * Resolves at the stream's next 'drain' (or 'close'), or when the signal aborts. The stream's own
- * onDrain() cannot be used: @libp2p/utils 7.4.1 keeps the promise it resolved at the first drain
- * and returns it from every later call, so after one drain it never waits again.
+ * Resolves true at the stream's next 'drain', false at its 'close' or when the signal aborts. The
+ * stream's own onDrain() cannot be used: @libp2p/utils 7.4.1 keeps the promise it resolved at the
+ * first drain and returns it from every later call, so after one drain it never waits again.
  */
-async function nextDrain (stream: DrainableStream, signal: AbortSignal): Promise<void> {
-  if (!stream.writableNeedsDrain || signal.aborted) return
-  await new Promise<void>(resolve => {
-    const done = (): void => {
-      stream.removeEventListener('drain', done)
-      stream.removeEventListener('close', done)
-      signal.removeEventListener('abort', done)
-      resolve()
+async function nextDrain (stream: DrainableStream, signal: AbortSignal): Promise<boolean> {
+  return await new Promise<boolean>(resolve => {
+    const finish = (drained: boolean): void => {
+      stream.removeEventListener('drain', onDrain)
+      stream.removeEventListener('close', onEnd)
+      signal.removeEventListener('abort', onEnd)
+      resolve(drained)
     }
-    stream.addEventListener('drain', done)
-    stream.addEventListener('close', done)
-    signal.addEventListener('abort', done)
+    const onDrain = (): void => { finish(true) }
+    const onEnd = (): void => { finish(false) }
+    stream.addEventListener('drain', onDrain)
+    stream.addEventListener('close', onEnd)
+    signal.addEventListener('abort', onEnd)
   })
 }
 
 /**
  * Publishing back-pressure, which gossipsub lacks (STACK.md): waits (at most DRAIN_WAIT_MS) until
  * no outbound gossipsub stream has a full write window. Reads gossipsub's outbound stream map,
- * an internal field; if it is not there, publishing simply goes on without waiting.
+ * an internal field; if it is not there, publishing simply goes on without waiting. Runs before
+ * every publish, so when nothing is full it allocates nothing.
  */
 export async function waitForOutboundDrain (pubsub: GossipSub, parent?: AbortSignal): Promise<void> {
   const streams = (pubsub as unknown as { streamsOutbound?: Map<string, { rawStream?: DrainableStream }> }).streamsOutbound
   if (streams === undefined) return
-  const full = [...streams.values()].filter(s => s.rawStream?.writableNeedsDrain === true)
-  if (full.length === 0) return
-  const signal = withTimeout(DRAIN_WAIT_MS, parent)
-  // a drain lets the stream send its buffer, which may fill the window again: wait until it holds
-  for (const s of full) {
-    while (s.rawStream!.writableNeedsDrain && !signal.aborted) await nextDrain(s.rawStream!, signal)
+  let signal: AbortSignal | undefined
+  for (const { rawStream } of streams.values()) {
+    // a drain lets the stream send its buffer, which may fill the window again: wait until it
+    // holds; a stream that closes meanwhile no longer counts
+    while (rawStream?.writableNeedsDrain === true) {
+      signal ??= withTimeout(DRAIN_WAIT_MS, parent)
+      if (signal.aborted || !await nextDrain(rawStream, signal)) break
+    }
+    if (signal?.aborted === true) return
   }
 }
 
