@@ -446,6 +446,12 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
     return this.host.services.pubsub.getSubscribers(gossipTopic(topic)).length === 0
   }
 
+  /** When the topic next needs the DHT: its provide, or its lookup while it has no peer. */
+  private dueAt (topic: Uint8Array): number {
+    const m = this.meeting(toHex(topic))
+    return this.lonely(topic) ? Math.min(m.provideAt, m.lookupAt) : m.provideAt
+  }
+
   /** The wait before the next try after `misses` failed ones: doubling from 1 s up to the round interval, with jitter. */
   private backoffMs (misses: number): number {
     const base = Math.min(LOOKUP_BACKOFF_MIN_MS, this.rendezvousIntervalMs)
@@ -473,10 +479,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
         this.rendezvousAgain = false
         if (this.host.getConnections().length === 0) await this.redialBootstrap(signal)
         const now = Date.now()
-        const due = [...this.topics.values()].filter(t => {
-          const m = this.meeting(toHex(t.topic))
-          return m.provideAt <= now || (m.lookupAt <= now && this.lonely(t.topic))
-        })
+        const due = [...this.topics.values()].filter(t => this.dueAt(t.topic) <= now)
         // a bounded number of DHT queries at a time: many topics must not saturate the node
         let next = 0
         await Promise.all(Array.from({ length: Math.min(MAX_CONCURRENT_RENDEZVOUS, due.length) }, async () => {
@@ -497,11 +500,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
   private planNextRound (): void {
     if (this.state !== 'started') return
     let at = Infinity
-    for (const t of this.topics.values()) {
-      const m = this.meeting(toHex(t.topic))
-      at = Math.min(at, m.provideAt)
-      if (this.lonely(t.topic)) at = Math.min(at, m.lookupAt)
-    }
+    for (const t of this.topics.values()) at = Math.min(at, this.dueAt(t.topic))
     const wait = Math.max(0, at - Date.now())
     if (wait >= this.rendezvousIntervalMs) return
     clearTimeout(this.nextRound)
@@ -531,12 +530,9 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
         })
     }
     // a topic whose other node is here already needs no lookup
-    if (!this.lonely(topic)) {
-      m.misses = 0
-      await provided
-      return
-    }
-    if (m.lookupAt > now) {
+    const lonely = this.lonely(topic)
+    if (!lonely) m.misses = 0
+    if (!lonely || m.lookupAt > now) {
       await provided
       return
     }
