@@ -161,20 +161,20 @@ async function latency (net: Net, count: number): Promise<{ median: number, p99:
   return { median: s.median, p99: s.p99 }
 }
 
-interface CpuMs { main: number, other: number }
-/** CPU µs per delivered envelope: main thread, other threads (LevelDB, GC helpers). */
-interface CpuPerEnvelope { main: number, other: number }
+/** CPU time split: the JavaScript thread, and every other thread (LevelDB, GC helpers). */
+interface CpuSplit { main: number, other: number }
 interface LiveMemory { heapMb: number, anonMb: number }
-interface Throughput { receiverLive: { before: LiveMemory, after: LiveMemory }, receiverNode?: unknown, perSecond: number, sent: number, received: number, senderPeakRssMb: number, receiverPeakRssMb: number, receiverRssGrowthMb: number, senderCpu: CpuPerEnvelope, receiverCpu: CpuPerEnvelope }
+interface Throughput { receiverLive: { before: LiveMemory, after: LiveMemory }, receiverNode?: unknown, perSecond: number, sent: number, received: number, senderPeakRssMb: number, receiverPeakRssMb: number, receiverRssGrowthMb: number, senderCpu: CpuSplit, receiverCpu: CpuSplit }
 
-function cpuPer (before: CpuMs, after: CpuMs, n: number): CpuPerEnvelope {
+/** µs per delivered envelope from two readings in ms. */
+function cpuPer (before: CpuSplit, after: CpuSplit, n: number): CpuSplit {
   return { main: ((after.main - before.main) * 1000) / Math.max(1, n), other: ((after.other - before.other) * 1000) / Math.max(1, n) }
 }
 
 const liveText = (l: { before: LiveMemory, after: LiveMemory }): string =>
   `receiver after a full GC, before -> after the flood: heap ${l.before.heapMb.toFixed(0)} -> ${l.after.heapMb.toFixed(0)} MB, anonymous RSS ${l.before.anonMb.toFixed(0)} -> ${l.after.anonMb.toFixed(0)} MB`
 
-const cpuText = (c: CpuPerEnvelope): string => `${(c.main + c.other).toFixed(0)} (main ${c.main.toFixed(0)}, other threads ${c.other.toFixed(0)})`
+const cpuText = (c: CpuSplit): string => `${(c.main + c.other).toFixed(0)} (main ${c.main.toFixed(0)}, other threads ${c.other.toFixed(0)})`
 
 async function throughput (net: Net, durationMs: number, rate: number): Promise<Throughput> {
   const sender = net.workers[0]
@@ -183,13 +183,13 @@ async function throughput (net: Net, durationMs: number, rate: number): Promise<
   await sender.call('reset')
   await receiver.call('reset')
   const receiverLive0 = await receiver.call<LiveMemory>('live-memory')
-  const senderCpu0 = (await sender.call<{ cpu: CpuMs }>('stats')).cpu
-  const receiverCpu0 = (await receiver.call<{ cpu: CpuMs }>('stats')).cpu
+  const senderCpu0 = (await sender.call<{ cpu: CpuSplit }>('stats')).cpu
+  const receiverCpu0 = (await receiver.call<{ cpu: CpuSplit }>('stats')).cpu
   const flood = await sender.call<{ sent: number, failed: number, ms: number }>('flood', { durationMs })
   // let in-flight messages land: until all arrived, or the count has not moved for 5 s (bounded)
   await waitCount(receiver, flood.sent, 120_000)
-  const rs = await receiver.call<{ receivedCount: number, firstReceived: number, lastReceived: number, peakRss: number, rssSamples: number[], node?: unknown, cpu: CpuMs }>('stats')
-  const ss = await sender.call<{ peakRss: number, cpu: CpuMs }>('stats')
+  const rs = await receiver.call<{ receivedCount: number, firstReceived: number, lastReceived: number, peakRss: number, rssSamples: number[], node?: unknown, cpu: CpuSplit }>('stats')
+  const ss = await sender.call<{ peakRss: number, cpu: CpuSplit }>('stats')
   const receiverLive1 = await receiver.call<LiveMemory>('live-memory')
   const span = Math.max(1, rs.lastReceived - rs.firstReceived)
   const early = rs.rssSamples.slice(0, Math.max(1, Math.floor(rs.rssSamples.length / 4)))
@@ -450,109 +450,105 @@ interface ScalePair { a: number, b: number, senderSecret: string, recipientPubli
  * RSS per node, and the time a node added last takes to find its pair.
  */
 export async function benchScale (size: number, progress: (s: string) => void): Promise<ScenarioResult[]> {
-  const out: ScenarioResult[] = []
-  {
-    const workers: Worker[] = []
-    try {
-      progress(`scale ${size}: starting ${size} node processes`)
-      const startAt = Date.now()
-      // the first three one by one (the others bootstrap to them), then the rest a few at a time
-      const first = Math.min(3, size)
-      for (let i = 0; i < first; i++) {
-        const w = await Worker.spawn('asmtp')
-        await w.start(i === 0 ? [] : [workers[i - 1].addrs[0]], [], SCALE_RENDEZVOUS_MS)
-        workers.push(w)
-      }
-      for (let i = first; i < size; i += SCALE_START_BATCH) {
-        const batch = await Promise.all(Array.from({ length: Math.min(SCALE_START_BATCH, size - i) }, async (_x, j) => {
-          const w = await Worker.spawn('asmtp')
-          await w.start([workers[(i + j) % first].addrs[0]], [], SCALE_RENDEZVOUS_MS)
-          return w
-        }))
-        workers.push(...batch)
-      }
-      const startedMs = Date.now() - startAt
-      const pairs: ScalePair[] = []
-      for (let p = 0; p < 100; p++) {
-        const a = Math.floor(Math.random() * size)
-        let b = Math.floor(Math.random() * (size - 1))
-        if (b >= a) b++
-        const x = generateX25519()
-        const y = generateX25519()
-        const t = deriveTopic(x.secretKey, y.publicKey)
-        pairs.push({ a, b, senderSecret: toHex(x.secretKey), recipientPublic: toHex(y.publicKey), topic: toHex(t.topic), key: toHex(t.key) })
-      }
-      progress(`scale ${size}: registering 100 pairs`)
-      await Promise.all(workers.map(async (w, i) => {
-        const mine = pairs.filter(p => p.a === i || p.b === i).map(p => ({ topic: p.topic, key: p.key }))
-        await w.call('join-many', { topics: mine })
-        await w.call('report-each', { on: true })
-      }))
-      progress(`scale ${size}: waiting for every pair to meet`)
-      const meetStart = Date.now()
-      const met = new Set<number>()
-      let reported = meetStart
-      while (met.size < pairs.length) {
-        // ask every node at once which of its pairs have their other node on the topic
-        await Promise.all(workers.map(async (w, i) => {
-          const mine = pairs.map((p, k) => ({ p, k })).filter(({ p, k }) => p.a === i && !met.has(k))
-          if (mine.length === 0) return
-          const peers = await w.call<string[][]>('subscribers-many', { topics: mine.map(({ p }) => p.topic) })
-          mine.forEach(({ p, k }, j) => { if (peers[j].includes(workers[p.b].peerId)) met.add(k) })
-        }))
-        if (met.size === pairs.length) break
-        if (Date.now() - reported >= 5_000) {
-          reported = Date.now()
-          progress(`scale ${size}: ${met.size}/100 pairs met after ${((reported - meetStart) / 1000).toFixed(0)} s`)
-        }
-        if (Date.now() - meetStart > SCALE_MEET_TIMEOUT_MS) {
-          const p = pairs.find((_p, k) => !met.has(k))!
-          const direct = (await workers[p.a].call<string[]>('conns')).includes(workers[p.b].peerId)
-          const ga = await workers[p.a].call<{ peers: string[], out: string[], in: string[] }>('gossip-peers')
-          const bid = workers[p.b].peerId
-          const detail = `gossip peer ${ga.peers.includes(bid)}, outbound stream ${ga.out.includes(bid)}, inbound stream ${ga.in.includes(bid)}`
-          throw new Error(`only ${met.size}/100 pairs met within ${SCALE_MEET_TIMEOUT_MS / 1000} s; e.g. nodes ${p.a} and ${p.b} (connected: ${direct}; ${detail})`)
-        }
-        await new Promise(resolve => setTimeout(resolve, 250))
-      }
-      const meetAllMs = Date.now() - meetStart
-      progress(`scale ${size}: one message per pair`)
-      const latencies: number[] = []
-      let delivered = 0
-      for (const p of pairs) {
-        const sent = await workers[p.a].call<{ hash: string, t: number }>('publish-to', { ...p })
-        try {
-          latencies.push(await workers[p.b].waitReceived(sent.hash, 10_000) - sent.t)
-          delivered++
-        } catch {
-          // counted as lost below
-        }
-      }
-      const rss = await Promise.all(workers.map(async w => await w.call<number>('rss')))
-      progress(`scale ${size}: a new node joins and finds its pair`)
-      const late = await Worker.spawn('asmtp')
-      workers.push(late)
-      await late.start([workers[0].addrs[0]], [], SCALE_RENDEZVOUS_MS)
-      const partner = workers[Math.floor(Math.random() * size)]
-      const x = generateX25519()
-      const t = deriveTopic(x.secretKey, generateX25519().publicKey)
-      await partner.call('join-many', { topics: [{ topic: toHex(t.topic), key: toHex(t.key) }] })
-      const joinStart = Date.now()
-      await late.call('join-many', { topics: [{ topic: toHex(t.topic), key: toHex(t.key) }] })
-      await waitSubscribed(late, partner.peerId, 120_000, toHex(t.topic))
-      const findMs = Date.now() - joinStart
-      const s = summary(latencies)
-      const rssSorted = [...rss].sort((a, b) => a - b)
-      out.push({
-        scenario: `scale: ${size} nodes, 100 pairs`,
-        unit: 'ms',
-        ours: { median: s.median, p99: s.p99, count: delivered },
-        notes: `delivery ${delivered}/100 (${delivered}%), ${size} processes started in ${(startedMs / 1000).toFixed(0)} s, RSS per node median ${rssSorted[Math.floor(rss.length / 2)].toFixed(0)} MB, max ${rssSorted[rss.length - 1].toFixed(0)} MB; all pairs met in ${meetAllMs} ms; a new node found its pair in ${findMs} ms`
-      })
-      if (delivered < 100) throw new Error(`scale ${size}: ${100 - delivered} of 100 messages lost`)
-    } finally {
-      await Promise.all(workers.map(async w => { await w.stop() }))
+  const workers: Worker[] = []
+  try {
+    progress(`scale ${size}: starting ${size} node processes`)
+    const startAt = Date.now()
+    // the first three one by one (the others bootstrap to them), then the rest a few at a time
+    const first = Math.min(3, size)
+    for (let i = 0; i < first; i++) {
+      const w = await Worker.spawn('asmtp')
+      await w.start(i === 0 ? [] : [workers[i - 1].addrs[0]], [], SCALE_RENDEZVOUS_MS)
+      workers.push(w)
     }
+    for (let i = first; i < size; i += SCALE_START_BATCH) {
+      const batch = await Promise.all(Array.from({ length: Math.min(SCALE_START_BATCH, size - i) }, async (_x, j) => {
+        const w = await Worker.spawn('asmtp')
+        await w.start([workers[(i + j) % first].addrs[0]], [], SCALE_RENDEZVOUS_MS)
+        return w
+      }))
+      workers.push(...batch)
+    }
+    const startedMs = Date.now() - startAt
+    const pairs: ScalePair[] = []
+    for (let p = 0; p < 100; p++) {
+      const a = Math.floor(Math.random() * size)
+      let b = Math.floor(Math.random() * (size - 1))
+      if (b >= a) b++
+      const x = generateX25519()
+      const y = generateX25519()
+      const t = deriveTopic(x.secretKey, y.publicKey)
+      pairs.push({ a, b, senderSecret: toHex(x.secretKey), recipientPublic: toHex(y.publicKey), topic: toHex(t.topic), key: toHex(t.key) })
+    }
+    progress(`scale ${size}: registering 100 pairs`)
+    await Promise.all(workers.map(async (w, i) => {
+      const mine = pairs.filter(p => p.a === i || p.b === i).map(p => ({ topic: p.topic, key: p.key }))
+      await w.call('join-many', { topics: mine })
+      await w.call('report-each', { on: true })
+    }))
+    progress(`scale ${size}: waiting for every pair to meet`)
+    const meetStart = Date.now()
+    const met = new Set<number>()
+    let reported = meetStart
+    while (met.size < pairs.length) {
+      // ask every node at once which of its pairs have their other node on the topic
+      await Promise.all(workers.map(async (w, i) => {
+        const mine = pairs.map((p, k) => ({ p, k })).filter(({ p, k }) => p.a === i && !met.has(k))
+        if (mine.length === 0) return
+        const peers = await w.call<string[][]>('subscribers-many', { topics: mine.map(({ p }) => p.topic) })
+        mine.forEach(({ p, k }, j) => { if (peers[j].includes(workers[p.b].peerId)) met.add(k) })
+      }))
+      if (met.size === pairs.length) break
+      if (Date.now() - reported >= 5_000) {
+        reported = Date.now()
+        progress(`scale ${size}: ${met.size}/100 pairs met after ${((reported - meetStart) / 1000).toFixed(0)} s`)
+      }
+      if (Date.now() - meetStart > SCALE_MEET_TIMEOUT_MS) {
+        const p = pairs.find((_p, k) => !met.has(k))!
+        const direct = (await workers[p.a].call<string[]>('conns')).includes(workers[p.b].peerId)
+        const ga = await workers[p.a].call<{ peers: string[], out: string[], in: string[] }>('gossip-peers')
+        const bid = workers[p.b].peerId
+        const detail = `gossip peer ${ga.peers.includes(bid)}, outbound stream ${ga.out.includes(bid)}, inbound stream ${ga.in.includes(bid)}`
+        throw new Error(`only ${met.size}/100 pairs met within ${SCALE_MEET_TIMEOUT_MS / 1000} s; e.g. nodes ${p.a} and ${p.b} (connected: ${direct}; ${detail})`)
+      }
+      await new Promise(resolve => setTimeout(resolve, 250))
+    }
+    const meetAllMs = Date.now() - meetStart
+    progress(`scale ${size}: one message per pair`)
+    const latencies: number[] = []
+    let delivered = 0
+    for (const p of pairs) {
+      const sent = await workers[p.a].call<{ hash: string, t: number }>('publish-to', { ...p })
+      try {
+        latencies.push(await workers[p.b].waitReceived(sent.hash, 10_000) - sent.t)
+        delivered++
+      } catch {
+        // counted as lost below
+      }
+    }
+    const rss = await Promise.all(workers.map(async w => await w.call<number>('rss')))
+    progress(`scale ${size}: a new node joins and finds its pair`)
+    const late = await Worker.spawn('asmtp')
+    workers.push(late)
+    await late.start([workers[0].addrs[0]], [], SCALE_RENDEZVOUS_MS)
+    const partner = workers[Math.floor(Math.random() * size)]
+    const x = generateX25519()
+    const t = deriveTopic(x.secretKey, generateX25519().publicKey)
+    await partner.call('join-many', { topics: [{ topic: toHex(t.topic), key: toHex(t.key) }] })
+    const joinStart = Date.now()
+    await late.call('join-many', { topics: [{ topic: toHex(t.topic), key: toHex(t.key) }] })
+    await waitSubscribed(late, partner.peerId, 120_000, toHex(t.topic))
+    const findMs = Date.now() - joinStart
+    const s = summary(latencies)
+    const rssSorted = [...rss].sort((a, b) => a - b)
+    if (delivered < 100) throw new Error(`scale ${size}: ${100 - delivered} of 100 messages lost`)
+    return [{
+      scenario: `scale: ${size} nodes, 100 pairs`,
+      unit: 'ms',
+      ours: { median: s.median, p99: s.p99, count: delivered },
+      notes: `delivery ${delivered}/100 (${delivered}%), ${size} processes started in ${(startedMs / 1000).toFixed(0)} s, RSS per node median ${rssSorted[Math.floor(rss.length / 2)].toFixed(0)} MB, max ${rssSorted[rss.length - 1].toFixed(0)} MB; all pairs met in ${meetAllMs} ms; a new node found its pair in ${findMs} ms`
+    }]
+  } finally {
+    await Promise.all(workers.map(async w => { await w.stop() }))
   }
-  return out
 }
