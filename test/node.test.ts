@@ -26,14 +26,28 @@ async function waitMeet (a: TestNode, b: TestNode, pair: Pair): Promise<void> {
     b.node.topicPeers(pair.topic.topic).includes(a.node.peerId), 'the two nodes of the pair to meet on their topic')
 }
 
+/** A new pair, alice on `a` and bob on `b`, once the two nodes have met on its topic. */
+async function meetPair (a: TestNode, b: TestNode): Promise<Pair> {
+  const pair = makePair()
+  await registerPair(a, b, pair)
+  await waitMeet(a, b, pair)
+  return pair
+}
+
+/** Alice on `from` publishes `text`; resolves once `to` has it, exactly once. */
+async function deliverText (from: TestNode, to: TestNode, pair: Pair, text: string, where: string): Promise<Uint8Array> {
+  const envelope = aliceToBob(pair, text)
+  await from.node.publish(pair.topic.topic, envelope)
+  await waitFor(() => receivedCount(to, envelope) === 1, `delivery ${where}`)
+  return envelope
+}
+
 /** A relay and the two nodes of a pair (star topology), met on the pair's topic. */
 async function startMetPair (): Promise<{ net: Testnet, relay: TestNode, a: TestNode, b: TestNode, pair: Pair }> {
   const net = await createTestnet(3, { topology: 'star' })
   try {
     const [relay, a, b] = net.nodes as [TestNode, TestNode, TestNode]
-    const pair = makePair()
-    await registerPair(a, b, pair)
-    await waitMeet(a, b, pair)
+    const pair = await meetPair(a, b)
     return { net, relay, a, b, pair }
   } catch (err) {
     await net.teardown()
@@ -69,9 +83,7 @@ function assertOpensAsText (pair: Pair, data: Uint8Array, text: string): void {
 test('two nodes that know one bootstrap address meet through a third and deliver on their pairwise topic', async () => {
   const { net, relay, a, b, pair } = await startMetPair()
   try {
-    const envelope = aliceToBob(pair, 'hello through the network')
-    await a.node.publish(pair.topic.topic, envelope)
-    await waitFor(() => receivedCount(b, envelope) === 1, 'delivery to the recipient node')
+    const envelope = await deliverText(a, b, pair, 'hello through the network', 'to the recipient node')
     const got = b.received.find(e => equalBytes(e.hash, envelopeHash(envelope)))!
     assert.equal(got.source, 'gossip')
     assertOpensAsText(pair, got.data, 'hello through the network')
@@ -89,12 +101,8 @@ test('five nodes bootstrapped in a chain: the two ends find each other through t
   try {
     const a = net.nodes[0]
     const e = net.nodes[4]
-    const pair = makePair()
-    await registerPair(a, e, pair)
-    await waitMeet(a, e, pair)
-    const envelope = aliceToBob(pair, 'end to end')
-    await a.node.publish(pair.topic.topic, envelope)
-    await waitFor(() => receivedCount(e, envelope) === 1, 'delivery at the far end of the chain')
+    const pair = await meetPair(a, e)
+    await deliverText(a, e, pair, 'end to end', 'at the far end of the chain')
     assertOpensAsText(pair, e.received[0].data, 'end to end')
   } finally {
     await net.teardown()
@@ -109,12 +117,8 @@ test('a node with 16 peers on one loopback address still hears them (gossipsub I
     const hub = net.nodes[0]
     const far = net.nodes[16]
     await waitFor(() => hub.node.host.getPeers().length >= 16, 'every node connected to the hub')
-    const pair = makePair()
-    await registerPair(far, hub, pair)
-    await waitMeet(far, hub, pair)
-    const envelope = aliceToBob(pair, 'one node among many on one address')
-    await far.node.publish(pair.topic.topic, envelope)
-    await waitFor(() => receivedCount(hub, envelope) === 1, 'delivery to the hub')
+    const pair = await meetPair(far, hub)
+    await deliverText(far, hub, pair, 'one node among many on one address', 'to the hub')
   } finally {
     await net.teardown()
   }
