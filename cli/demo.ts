@@ -14,6 +14,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { loopbackConfigYaml } from '../src/config/index.js'
 
 const BIN = {
   'asmtpd': fileURLToPath(new URL('./asmtpd.js', import.meta.url)),
@@ -81,20 +82,7 @@ interface RunningNode { name: string, publicId: string, clientAddress: string, l
 async function startNode (name: string, users: string[], bootstrap: string[]): Promise<RunningNode> {
   await mkdir(join(work, name))
   await step('operator', 'asmtpd-cli', ['generate-new-key', '--output', `${name}/node.key`])
-  const yaml = [
-    `# ${name}: asmtpd-cli default-config documents every field`,
-    'secret: ./node.key',
-    `users: [${users.map(u => `'${u}'`).join(', ')}]`,
-    'client:',
-    '  listen: 127.0.0.1:0',
-    'network:',
-    '  listen: [/ip4/127.0.0.1/tcp/0]',
-    `  bootstrap: [${bootstrap.map(b => `'${b}'`).join(', ')}]`,
-    'storage:',
-    '  path: ./data',
-    'log:',
-    '  level: warn'
-  ].join('\n') + '\n'
+  const yaml = loopbackConfigYaml({ comment: `${name}: asmtpd-cli default-config documents every field`, users, bootstrap })
   await writeFile(join(work, name, 'config.yaml'), yaml)
   say(`operator$ asmtpd --config ${name}/config.yaml &`)
   const child = launch('asmtpd', ['--config', `${name}/config.yaml`])

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { connectClient, deriveTopic, fromHex, generateX25519, sealEnvelope } from '../src/index.js'
 import { TEXT_CONTENT_TYPE } from '../src/client/index.js'
+import { loopbackConfigYaml } from '../src/config/index.js'
 import { loadDevice, loadSharedKeys, pathsFor } from '../cli/client/home.js'
 import { collect as collectChild, type Result } from './helpers/process.js'
 
@@ -101,19 +102,7 @@ async function startNode (name: string, userKeys: string[], bootstrap: string[])
   const dir = join(root, name)
   await mkdir(dir, { recursive: true })
   const config = join(dir, 'config.yaml')
-  const yaml = [
-    'secret: ./node.key',
-    `users: [${userKeys.map(k => `'${k}'`).join(', ')}]`,
-    'client:',
-    '  listen: 127.0.0.1:0',
-    'network:',
-    '  listen: [/ip4/127.0.0.1/tcp/0]',
-    `  bootstrap: [${bootstrap.map(b => `'${b}'`).join(', ')}]`,
-    'storage:',
-    '  path: ./data',
-    'log:',
-    '  level: warn'
-  ].join('\n') + '\n'
+  const yaml = loopbackConfigYaml({ users: userKeys, bootstrap })
   await writeFile(config, yaml)
   const key = await collect(launch(NODE_TOOL, ['generate-new-key', '--output', join(dir, 'node.key'), '--json']))
   assert.equal(key.code, 0, key.stderr)

@@ -12,7 +12,7 @@ import { AsmtpError } from '../src/errors.js'
 import { Ed25519KeyPair, writeKeyFile } from '../src/crypto/index.js'
 import {
   CONFIG_DEFAULTS, DEFAULT_CONFIG_YAML, MAX_CONFIG_BYTES, formatDuration, loadConfig, loadNodeKey,
-  parseConfig, parseDuration, type NodeConfig
+  loopbackConfig, loopbackConfigYaml, parseConfig, parseDuration, type NodeConfig
 } from '../src/config/index.js'
 
 interface ValidCase { note: string, yaml: string, expect: Record<string, unknown> }
@@ -24,6 +24,18 @@ const BASE = { baseDir: '/srv/asmtp' }
 function isConfigInvalid (err: unknown): err is AsmtpError {
   return err instanceof AsmtpError && err.code === 'CONFIG_INVALID' && err.message.startsWith('config')
 }
+
+test('loopbackConfigYaml is the config.yaml of loopbackConfig\'s node', () => {
+  const dir = '/srv/asmtp'
+  const users = [Ed25519KeyPair.generate(), Ed25519KeyPair.generate()].map(k => Buffer.from(k.publicKey).toString('hex'))
+  const bootstrap = ['/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWGRUVh8ZqeUfP2zBR1oAZrTbYCNKf9YjfDwLvaHWGFyrv']
+  const parsed = parseConfig(loopbackConfigYaml({ comment: 'a node', users, bootstrap }), { baseDir: dir, configPath: join(dir, 'config.yaml') })
+  assert.deepEqual(parsed, { ...loopbackConfig({ dir, users, bootstrap }), configPath: join(dir, 'config.yaml'), log: { level: 'warn' } })
+  assert.deepEqual(parseConfig(loopbackConfigYaml(), { baseDir: dir }).users, [])
+  // a quote inside an item stays one YAML string
+  const quoted = `/dns4/o'brien/tcp/1/p2p/${bootstrap[0].split('/p2p/')[1]}`
+  assert.deepEqual(parseConfig(loopbackConfigYaml({ bootstrap: [quoted] }), { baseDir: dir }).network.bootstrap, [quoted])
+})
 
 test('the default config parses to the built-in defaults', () => {
   const fromDefault = parseConfig(DEFAULT_CONFIG_YAML, BASE)

@@ -119,7 +119,7 @@ test('key file decoder: random and truncated input give AsmtpError only', () => 
   }))
 })
 
-test('generating 100,000 keys never deadlocks the process (Node 20: generateKeyPairSync + export under GC)', async () => {
+test('generating 101,000 keys never deadlocks the process (Node 20: generateKeyPairSync + export under GC)', async () => {
   // On Node 20, exporting a key made by generateKeyPairSync could hang the process forever when a
   // garbage collection ran during the export; it reproduced within 50,000 keys. A hang cannot be
   // caught inside the process, so the keys are made in a child process with a time limit.

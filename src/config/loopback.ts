@@ -33,3 +33,34 @@ export function loopbackConfig (init: LoopbackConfigInit): NodeConfig {
     log: { level: 'error' }
   }
 }
+
+export interface LoopbackConfigYamlInit {
+  /** device keys (hex) allowed on the client channel */
+  users?: string[]
+  bootstrap?: string[]
+  /** a first comment line, without the '#' */
+  comment?: string
+}
+
+/**
+ * The same node as loopbackConfig, as the config.yaml a person would write for it (key file
+ * `./node.key`, LevelDB `./data`, relative to the file's folder; log level warn): what the demo
+ * shows and the CLI tests hand to a real asmtpd process.
+ */
+export function loopbackConfigYaml (init: LoopbackConfigYamlInit = {}): string {
+  const list = (items: string[] = []): string => `[${items.map(i => `'${i.replaceAll("'", "''")}'`).join(', ')}]`
+  return [
+    ...(init.comment === undefined ? [] : [`# ${init.comment}`]),
+    'secret: ./node.key',
+    `users: ${list(init.users)}`,
+    'client:',
+    '  listen: 127.0.0.1:0',
+    'network:',
+    '  listen: [/ip4/127.0.0.1/tcp/0]',
+    `  bootstrap: ${list(init.bootstrap)}`,
+    'storage:',
+    '  path: ./data',
+    'log:',
+    '  level: warn'
+  ].join('\n') + '\n'
+}
