@@ -79,3 +79,56 @@ test('publishing waits for the outbound stream to drain, again after every drain
     await b.stop()
   }
 })
+
+test('a full stream holds up only publishes to its own peer, and once stalled for a whole wait, nothing until it drains', async () => {
+  const a = await host()
+  const b = await host()
+  const c = await host()
+  try {
+    let remote: Stream | undefined
+    await b.handle(PROTOCOL, (stream) => {
+      stream.pause()
+      remote = stream
+    })
+    await c.handle(PROTOCOL, () => {})
+    const slow = await a.dialProtocol(b.getMultiaddrs()[0], PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+    const fast = await a.dialProtocol(c.getMultiaddrs()[0], PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+    await waitFor(() => remote !== undefined, 'the reader to get the stream')
+    const B = b.peerId.toString()
+    const C = c.peerId.toString()
+    const pubsub = { streamsOutbound: new Map([[B, { rawStream: slow }], [C, { rawStream: fast }]]) } as unknown as GossipSub
+    const chunk = new Uint8Array(1024)
+    const fill = async (): Promise<void> => {
+      await waitFor(() => {
+        for (let i = 0; i < 64 && !slow.writableNeedsDrain; i++) slow.send(chunk)
+        return slow.writableNeedsDrain
+      }, 'the write window to fill')
+    }
+    const within = async (p: Promise<void>, ms: number, what: string): Promise<void> => {
+      await Promise.race([p, new Promise((_resolve, reject) => setTimeout(() => { reject(new Error(what)) }, ms).unref())])
+    }
+    await fill()
+    // a publish to c alone does not wait for b's full stream
+    assert.equal(await settlesSoon(waitForOutboundDrain(pubsub, { peers: [C] })), true, 'a publish to c waited for b')
+    // one to b (or to everyone) does, up to its bound
+    assert.equal(await settlesSoon(waitForOutboundDrain(pubsub, { peers: [B, C] })), false, 'a publish to b did not wait for its full stream')
+    await within(waitForOutboundDrain(pubsub, { peers: [B], boundMs: 200 }), DRAIN_WAIT_MS / 2, 'the wait outlived its bound')
+    assert.equal(slow.writableNeedsDrain, true, 'the stream drained although its reader is paused')
+    // b stayed full for a whole wait: it is stalled, and the next publishes go on at once
+    assert.equal(await settlesSoon(waitForOutboundDrain(pubsub, { peers: [B] })), true, 'a publish waited again for a stalled stream')
+    assert.equal(await settlesSoon(waitForOutboundDrain(pubsub)), true, 'a publish to everyone waited for a stalled stream')
+    // once b reads again and its stream drains, b's full window counts again
+    remote!.resume()
+    await waitFor(() => !slow.writableNeedsDrain, 'the stream to drain')
+    remote!.pause()
+    await fill()
+    const waiting = waitForOutboundDrain(pubsub, { peers: [B] })
+    assert.equal(await settlesSoon(waiting), false, 'a drained and refilled stream no longer held a publish')
+    remote!.resume()
+    await within(waiting, DRAIN_WAIT_MS / 2, 'the wait did not end when the stream drained')
+  } finally {
+    await a.stop()
+    await b.stop()
+    await c.stop()
+  }
+})

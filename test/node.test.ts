@@ -91,6 +91,11 @@ test('two nodes that know one bootstrap address meet through a third and deliver
     assert.equal(stored.envelopes.length, 1)
     assert.deepEqual(stored.envelopes[0].data, envelope)
     assert.equal(await relay.node.countEnvelopes(), 0, 'a node without the topic stores nothing')
+    // publishing back-pressure finds the recipient's outbound stream by its subscriber id
+    const pubsub = a.node.host.services.pubsub as unknown as { getSubscribers: (t: string) => unknown[], streamsOutbound: Map<string, unknown> }
+    const subscribers = pubsub.getSubscribers(gossipTopic(pair.topic.topic)).map(String)
+    assert.deepEqual(subscribers, [b.node.host.peerId.toString()])
+    assert.ok(subscribers.every(id => pubsub.streamsOutbound.has(id)), 'no outbound stream under the subscriber\'s id')
   } finally {
     await net.teardown()
   }

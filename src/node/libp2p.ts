@@ -63,24 +63,57 @@ async function nextDrain (stream: DrainableStream, signal: AbortSignal): Promise
   })
 }
 
+/** Streams that stayed full for a whole wait: no publish waits on them again until they drain. */
+const stalled = new WeakSet<DrainableStream>()
+
+function markStalled (stream: DrainableStream): void {
+  if (stalled.has(stream)) return
+  stalled.add(stream)
+  const clear = (): void => {
+    stalled.delete(stream)
+    stream.removeEventListener('drain', clear)
+    stream.removeEventListener('close', clear)
+  }
+  stream.addEventListener('drain', clear)
+  stream.addEventListener('close', clear)
+}
+
+export interface OutboundDrainOptions {
+  /** only the streams to these peers (PeerId strings), the ones the publish goes to @default every peer */
+  peers?: Iterable<string>
+  /** ends the wait early (the node stops) */
+  signal?: AbortSignal
+  /** the longest one publish waits @default DRAIN_WAIT_MS */
+  boundMs?: number
+}
+
 /**
- * Publishing back-pressure, which gossipsub lacks (STACK.md): waits (at most DRAIN_WAIT_MS) until
- * no outbound gossipsub stream has a full write window. Reads gossipsub's outbound stream map,
- * an internal field; if it is not there, publishing simply goes on without waiting. Runs before
- * every publish, so when nothing is full it allocates nothing.
+ * Publishing back-pressure, which gossipsub lacks (STACK.md): waits (at most `boundMs`) until
+ * no outbound gossipsub stream to the given peers has a full write window. A stream that is
+ * still full when a wait runs out counts as stalled, a peer that does not read: later
+ * publishes do not wait for it until it drains, so it costs one bounded wait instead of one per
+ * publish (gossipsub buffers for it up to its outbound limit, then drops the stream). Streams
+ * to other peers never hold a publish up. Reads gossipsub's outbound stream map, an internal
+ * field; if it is not there, publishing simply goes on without waiting. Runs before every
+ * publish, so when nothing is full it allocates nothing.
  */
-export async function waitForOutboundDrain (pubsub: GossipSub, parent?: AbortSignal): Promise<void> {
+export async function waitForOutboundDrain (pubsub: GossipSub, options: OutboundDrainOptions = {}): Promise<void> {
   const streams = (pubsub as unknown as { streamsOutbound?: Map<string, { rawStream?: DrainableStream }> }).streamsOutbound
   if (streams === undefined) return
   let signal: AbortSignal | undefined
-  for (const { rawStream } of streams.values()) {
+  for (const peer of options.peers ?? streams.keys()) {
+    const rawStream = streams.get(peer)?.rawStream
+    if (rawStream === undefined || stalled.has(rawStream)) continue
     // a drain lets the stream send its buffer, which may fill the window again: wait until it
     // holds; a stream that closes meanwhile no longer counts
-    while (rawStream?.writableNeedsDrain === true) {
-      signal ??= withTimeout(DRAIN_WAIT_MS, parent)
+    while (rawStream.writableNeedsDrain) {
+      signal ??= withTimeout(options.boundMs ?? DRAIN_WAIT_MS, options.signal)
       if (signal.aborted || !await nextDrain(rawStream, signal)) break
     }
-    if (signal?.aborted === true) return
+    if (signal?.aborted === true) {
+      if (rawStream.writableNeedsDrain && options.signal?.aborted !== true) markStalled(rawStream)
+      return
+    }
   }
 }
 

@@ -349,7 +349,9 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
             return
           }
           try {
-            await waitForOutboundDrain(this.host.services.pubsub, this.tasks.signal)
+            const pubsub = this.host.services.pubsub
+            // only the peers this envelope goes to: a slow peer on another topic holds up nothing here
+            await waitForOutboundDrain(pubsub, { peers: pubsub.getSubscribers(name).map(String), signal: this.tasks.signal })
             await this.host.services.pubsub.publish(name, data)
             resolve()
           } catch (err) {
