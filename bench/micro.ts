@@ -12,7 +12,7 @@ import type { ScenarioResult } from './report.js'
 export async function benchTopic (quick: boolean): Promise<ScenarioResult[]> {
   const me = generateX25519()
   const peers = Array.from({ length: 64 }, () => generateX25519())
-  const ms = quick ? 600 : 3000
+  const ms = quick ? 300 : 3000
   let i = 0
   const password = randomBytes(32)
   const salt = randomBytes(78)
@@ -62,7 +62,7 @@ export function benchEnvelope (quick: boolean): ScenarioResult[] {
   const alice = generateX25519()
   const bob = generateX25519()
   const topic = deriveTopic(alice.secretKey, bob.publicKey)
-  const ms = quick ? 500 : 2500
+  const ms = quick ? 250 : 2500
   const out: ScenarioResult[] = []
   for (const bucket of [1024, 65536]) {
     const body = randomBytes(Math.min(maxBodyBytes('text/plain'), bucket - 200))

@@ -437,7 +437,7 @@ export async function startPair (): Promise<Net> {
 
 /** The nodes' own default schedule: lookups back off from 1 s to the 30 s round. */
 const SCALE_RENDEZVOUS_MS = 30_000
-/** How long all 100 pairs may take to meet. */
+/** How long all pairs may take to meet. */
 const SCALE_MEET_TIMEOUT_MS = 240_000
 /** Node processes started at once. */
 const SCALE_START_BATCH = 4
@@ -449,7 +449,7 @@ interface ScalePair { a: number, b: number, senderSecret: string, recipientPubli
  * user pairs spread over them at random; every pair sends one message: delivery ratio, latency,
  * RSS per node, and the time a node added last takes to find its pair.
  */
-export async function benchScale (size: number, progress: (s: string) => void): Promise<ScenarioResult[]> {
+export async function benchScale (size: number, progress: (s: string) => void, pairCount = 100): Promise<ScenarioResult[]> {
   const workers: Worker[] = []
   try {
     progress(`scale ${size}: starting ${size} node processes`)
@@ -471,7 +471,7 @@ export async function benchScale (size: number, progress: (s: string) => void): 
     }
     const startedMs = Date.now() - startAt
     const pairs: ScalePair[] = []
-    for (let p = 0; p < 100; p++) {
+    for (let p = 0; p < pairCount; p++) {
       const a = Math.floor(Math.random() * size)
       let b = Math.floor(Math.random() * (size - 1))
       if (b >= a) b++
@@ -480,7 +480,7 @@ export async function benchScale (size: number, progress: (s: string) => void): 
       const t = deriveTopic(x.secretKey, y.publicKey)
       pairs.push({ a, b, senderSecret: toHex(x.secretKey), recipientPublic: toHex(y.publicKey), topic: toHex(t.topic), key: toHex(t.key) })
     }
-    progress(`scale ${size}: registering 100 pairs`)
+    progress(`scale ${size}: registering ${pairCount} pairs`)
     await Promise.all(workers.map(async (w, i) => {
       const mine = pairs.filter(p => p.a === i || p.b === i).map(p => ({ topic: p.topic, key: p.key }))
       await w.call('join-many', { topics: mine })
@@ -501,7 +501,7 @@ export async function benchScale (size: number, progress: (s: string) => void): 
       if (met.size === pairs.length) break
       if (Date.now() - reported >= 5_000) {
         reported = Date.now()
-        progress(`scale ${size}: ${met.size}/100 pairs met after ${((reported - meetStart) / 1000).toFixed(0)} s`)
+        progress(`scale ${size}: ${met.size}/${pairCount} pairs met after ${((reported - meetStart) / 1000).toFixed(0)} s`)
       }
       if (Date.now() - meetStart > SCALE_MEET_TIMEOUT_MS) {
         const p = pairs.find((_p, k) => !met.has(k))!
@@ -509,7 +509,7 @@ export async function benchScale (size: number, progress: (s: string) => void): 
         const ga = await workers[p.a].call<{ peers: string[], out: string[], in: string[] }>('gossip-peers')
         const bid = workers[p.b].peerId
         const detail = `gossip peer ${ga.peers.includes(bid)}, outbound stream ${ga.out.includes(bid)}, inbound stream ${ga.in.includes(bid)}`
-        throw new Error(`only ${met.size}/100 pairs met within ${SCALE_MEET_TIMEOUT_MS / 1000} s; e.g. nodes ${p.a} and ${p.b} (connected: ${direct}; ${detail})`)
+        throw new Error(`only ${met.size}/${pairCount} pairs met within ${SCALE_MEET_TIMEOUT_MS / 1000} s; e.g. nodes ${p.a} and ${p.b} (connected: ${direct}; ${detail})`)
       }
       await new Promise(resolve => setTimeout(resolve, 250))
     }
@@ -541,12 +541,12 @@ export async function benchScale (size: number, progress: (s: string) => void): 
     const findMs = Date.now() - joinStart
     const s = summary(latencies)
     const rssSorted = [...rss].sort((a, b) => a - b)
-    if (delivered < 100) throw new Error(`scale ${size}: ${100 - delivered} of 100 messages lost`)
+    if (delivered < pairCount) throw new Error(`scale ${size}: ${pairCount - delivered} of ${pairCount} messages lost`)
     return [{
-      scenario: `scale: ${size} nodes, 100 pairs`,
+      scenario: `scale: ${size} nodes, ${pairCount} pairs`,
       unit: 'ms',
       ours: { median: s.median, p99: s.p99, count: delivered },
-      notes: `delivery ${delivered}/100 (${delivered}%), ${size} processes started in ${(startedMs / 1000).toFixed(0)} s, RSS per node median ${rssSorted[Math.floor(rss.length / 2)].toFixed(0)} MB, max ${rssSorted[rss.length - 1].toFixed(0)} MB; all pairs met in ${meetAllMs} ms; a new node found its pair in ${findMs} ms`
+      notes: `delivery ${delivered}/${pairCount} (${Math.round((delivered * 100) / pairCount)}%), ${size} processes started in ${(startedMs / 1000).toFixed(0)} s, RSS per node median ${rssSorted[Math.floor(rss.length / 2)].toFixed(0)} MB, max ${rssSorted[rss.length - 1].toFixed(0)} MB; all pairs met in ${meetAllMs} ms; a new node found its pair in ${findMs} ms`
     }]
   } finally {
     await Promise.all(workers.map(async w => { await w.stop() }))

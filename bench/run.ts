@@ -31,8 +31,8 @@ const scenarios: Array<{ name: string, run: () => Promise<ScenarioResult[]>, opt
   { name: 'e2e', run: async () => await benchEndToEnd(quick, progress) },
   { name: 'chain', run: async () => await benchChain(quick, progress) },
   { name: 'store-and-forward', run: async () => await benchStoreAndForward(quick, progress) },
-  // ASMTP_BENCH_SCALE=25,50 picks the sizes; --only scale runs them all
-  ...(process.env.ASMTP_BENCH_SCALE?.split(',').map(Number) ?? (quick ? [10] : [10, 25, 50])).map(size => ({ name: `scale-${size}`, run: async () => await benchScale(size, progress) })),
+  // ASMTP_BENCH_SCALE=25,50 picks the sizes; --only scale runs them all; --quick: 10 nodes, 50 pairs
+  ...(process.env.ASMTP_BENCH_SCALE?.split(',').map(Number) ?? (quick ? [10] : [10, 25, 50])).map(size => ({ name: `scale-${size}`, run: async () => await benchScale(size, progress, quick ? 50 : 100) })),
   { name: 'start', run: async () => await benchNodeStart(quick, progress) },
   // about 6 minutes, so only when named: --only steady
   { name: 'steady', run: async () => await benchSteady(progress), optIn: true }
