@@ -96,6 +96,14 @@ test('two nodes that know one bootstrap address meet through a third and deliver
     const subscribers = pubsub.getSubscribers(gossipTopic(pair.topic.topic)).map(String)
     assert.deepEqual(subscribers, [b.node.host.peerId.toString()])
     assert.ok(subscribers.every(id => pubsub.streamsOutbound.has(id)), 'no outbound stream under the subscriber\'s id')
+    // and it waits only for subscribers that proved the topic key in a catch-up: b did; the
+    // relay, which has no key, subscribes (any connected peer can), and a's catch-up with it fails
+    const B = b.node.host.peerId.toString()
+    await waitFor(() => a.node.provenPeers(pair.topic.topic).includes(B), 'b to prove the topic key to a')
+    const failed = a.node.stats.catchupsFailed
+    relay.node.host.services.pubsub.subscribe(gossipTopic(pair.topic.topic))
+    await waitFor(() => a.node.topicPeers(pair.topic.topic).includes(relay.node.host.peerId.toString()) && a.node.stats.catchupsFailed > failed, 'a\'s catch-up with the keyless subscriber to fail')
+    assert.deepEqual(a.node.provenPeers(pair.topic.topic), [B])
   } finally {
     await net.teardown()
   }

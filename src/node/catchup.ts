@@ -42,6 +42,8 @@ export interface CatchupResult { items: CatchupItem[], cursor: bigint, more: boo
 export interface CatchupSource {
   topicKey: (topic: Uint8Array) => Uint8Array | undefined | Promise<Uint8Array | undefined>
   list: (topic: Uint8Array, after: bigint, limit: number) => Promise<{ items: CatchupItem[], cursor: bigint, more: boolean }>
+  /** called once the requester has proved it holds the topic key */
+  proven?: (topic: Uint8Array, peer: PeerId) => void
 }
 
 function proof (key: Uint8Array, label: Uint8Array, topic: Uint8Array, ni: Uint8Array, nr: Uint8Array, first: PeerId, second: PeerId): Uint8Array {
@@ -83,6 +85,7 @@ export async function handleCatchup (stream: Stream, connection: Connection, loc
       await stream.close({ signal })
       return
     }
+    source.proven?.(topic, remote)
     const page = await source.list(topic, cursor, Math.max(1, max))
     let bytes = 0
     let last = cursor

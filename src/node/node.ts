@@ -91,6 +91,11 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
   private readonly topics = new Map<string, RegisteredTopic>()
   private readonly tasks = new TaskSet()
   private readonly catchups = new Map<string, Promise<void>>()
+  /**
+   * Peers that proved a topic's key in a catch-up, either way, by topic (hex), until they
+   * disconnect: the only subscribers a publish waits for (anyone connected can subscribe).
+   */
+  private readonly proven = new Map<string, Set<string>>()
   private readonly limiter: RateLimiter
   private readonly rendezvousIntervalMs: number
   private readonly expiryIntervalMs: number
@@ -100,7 +105,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
   private publishing = 0
   private pendingPublishes = 0
   /** Counters of gossip validation outcomes (for tests, status and benchmarks). */
-  readonly stats = { accepted: 0, rejected: 0, ignored: 0, caughtUp: 0 }
+  readonly stats = { accepted: 0, rejected: 0, ignored: 0, caughtUp: 0, catchupsFailed: 0 }
   private rendezvousRunning = false
   private rendezvousAgain = false
   private passportsAnnouncedAt = 0
@@ -170,10 +175,15 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
           list: async (topic, after, limit) => {
             const page = await this.db.listEnvelopes(topic, { after, limit })
             return { items: page.envelopes.map(e => ({ seq: e.seq, data: e.data })), cursor: page.cursor, more: page.more }
-          }
+          },
+          proven: (topic, peer) => { this.markProven(toHex(topic), peer.toString()) }
         }, busy).finally(() => { this.inboundCatchups-- })
       }, { maxInboundStreams: 4, maxOutboundStreams: 4 })
       libp2p.addEventListener('peer:connect', () => { this.onPeerConnect() })
+      libp2p.addEventListener('peer:disconnect', (evt) => {
+        const peer = evt.detail.toString()
+        for (const peers of this.proven.values()) peers.delete(peer)
+      })
       await libp2p.start()
       for (const t of await store.listTopics()) this.subscribe(t)
       this.state = 'started'
@@ -246,6 +256,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
     if (gone) {
       this.topics.delete(toHex(topic))
       this.meetings.delete(toHex(topic))
+      this.proven.delete(toHex(topic))
       const name = gossipTopic(topic)
       this.host.services.pubsub.topicValidators.delete(name)
       this.host.services.pubsub.unsubscribe(name)
@@ -265,6 +276,23 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
 
   listTopics (): RegisteredTopic[] {
     return [...this.topics.values()]
+  }
+
+  private markProven (topicHex: string, peer: string): void {
+    if (!this.topics.has(topicHex)) return
+    let peers = this.proven.get(topicHex)
+    if (peers === undefined) {
+      peers = new Set()
+      this.proven.set(topicHex, peers)
+    }
+    peers.add(peer)
+  }
+
+  /** Subscribers of the topic that proved its key in a catch-up (PeerId strings). */
+  provenPeers (topic: Uint8Array): string[] {
+    const peers = this.proven.get(toHex(topic))
+    if (peers === undefined || peers.size === 0) return []
+    return this.host.services.pubsub.getSubscribers(gossipTopic(topic)).map(String).filter(id => peers.has(id))
   }
 
   /** Topic peers currently subscribed on gossipsub (for tests and status). */
@@ -349,9 +377,9 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
             return
           }
           try {
-            const pubsub = this.host.services.pubsub
-            // only the peers this envelope goes to: a slow peer on another topic holds up nothing here
-            await waitForOutboundDrain(pubsub, { peers: pubsub.getSubscribers(name).map(String), signal: this.tasks.signal })
+            // only the topic's subscribers that proved its key: a slow peer on another topic, or
+            // one that subscribed without the key, holds up nothing here
+            await waitForOutboundDrain(this.host.services.pubsub, { peers: this.provenPeers(topic), signal: this.tasks.signal })
             await this.host.services.pubsub.publish(name, data)
             resolve()
           } catch (err) {
@@ -398,7 +426,14 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
   private scheduleCatchup (peer: PeerId, topic: Uint8Array): void {
     const k = `${peer.toString()}/${toHex(topic)}`
     if (this.catchups.has(k) || this.state !== 'started') return
-    const p = this.tasks.run(`catch-up ${k}`, async (signal) => { await this.catchUp(peer, topic, signal) })
+    const p = this.tasks.run(`catch-up ${k}`, async (signal) => {
+      try {
+        await this.catchUp(peer, topic, signal)
+      } catch (err) {
+        if (!signal.aborted) this.stats.catchupsFailed++
+        throw err
+      }
+    })
       .finally(() => this.catchups.delete(k))
     this.catchups.set(k, p)
   }
@@ -413,6 +448,8 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
     for (let round = 0; round < MAX_CATCHUP_ROUNDS; round++) {
       const stream = await this.host.dialProtocol(peer, CATCHUP_PROTOCOL, { signal: withTimeout(DIAL_TIMEOUT_MS, signal) })
       const res = await requestCatchup({ stream, localPeer: this.host.peerId, remotePeer: peer, topic, key: t.key, cursor, signal })
+      // requestCatchup returns only after the responder proved the topic key
+      this.markProven(toHex(topic), peer.toString())
       for (const item of res.items) {
         if (!this.acceptable(item.data, t)) {
           log('catch-up from %s: dropped an invalid envelope', peer)
