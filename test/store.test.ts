@@ -10,7 +10,10 @@ import { Level } from 'level'
 import { Key } from 'interface-datastore'
 import { AsmtpError, sha256, toHex, u16be, u32be, u64be, concatBytes } from '../src/index.js'
 import { openStore, SUBLEVELS, type Store, type StoreInit, type StoredEnvelope } from '../src/store/index.js'
-import { EXPIRY_SWEEP_BATCH } from '../src/store/envelopes.js'
+import { EXPIRY_SWEEP_BATCH, EnvelopeTable } from '../src/store/envelopes.js'
+import { HASH_FILTER_MIN_CAPACITY, HashFilter } from '../src/store/hash-filter.js'
+import { createStoreDb } from '../src/store/db.js'
+import { WriteLock } from '../src/store/write-lock.js'
 import type { CachedLevelDatastore } from '../src/store/cached-datastore.js'
 import { waitFor } from './helpers/testnet.js'
 import {
@@ -166,6 +169,112 @@ test('envelopes: 200 concurrent puts with duplicates get unique seqs and are sto
     assert.equal(all.length, 150)
     for (let i = 1; i < all.length; i++) assert.ok(all[i].seq > all[i - 1].seq)
     assert.equal(await store.countEnvelopes(topic), 150)
+  })
+})
+
+test('hash filter: never forgets a hash, about 1% false positives at capacity, full past it', () => {
+  fc.assert(fc.property(fc.array(fc.uint8Array({ minLength: 32, maxLength: 32 }), { maxLength: 200 }), (hashes) => {
+    const f = new HashFilter(1)
+    for (const h of hashes) f.add(h)
+    return hashes.every(h => f.mayHave(h))
+  }))
+  const f = new HashFilter(HASH_FILTER_MIN_CAPACITY)
+  const word = (i: number): Uint8Array => sha256(u32be(i))
+  for (let i = 0; i < HASH_FILTER_MIN_CAPACITY; i++) f.add(word(i))
+  assert.equal(f.full, false)
+  let positives = 0
+  for (let i = 0; i < HASH_FILTER_MIN_CAPACITY; i++) if (f.mayHave(word(HASH_FILTER_MIN_CAPACITY + i))) positives++
+  assert.ok(positives / HASH_FILTER_MIN_CAPACITY < 0.03, `${positives} false positives in ${HASH_FILTER_MIN_CAPACITY}`)
+  f.add(word(0))
+  assert.equal(f.full, true)
+  // a hash of the wrong length is never a definite "no", and is never added
+  assert.equal(f.mayHave(new Uint8Array(31)), true)
+  assert.throws(() => { f.add(new Uint8Array(33)) }, RangeError)
+})
+
+test('hash filter: a new hash skips the index lookup, a stored one is still found', async () => {
+  await withDir(async (dir) => {
+    const db = createStoreDb(join(dir, 'db'))
+    await db.root.open()
+    try {
+      const table = new EnvelopeTable({ db, lock: new WriteLock(), now: () => T0, retentionMs: 1000, lastSeq: 0n })
+      await table.rebuildFilter()
+      // count the hashes the table looks up in the real hash index
+      let looked = 0
+      const getMany = db.envelopeHashes.getMany.bind(db.envelopeHashes)
+      db.envelopeHashes.getMany = async (keys: Uint8Array[]) => { looked += keys.length; return await getMany(keys) }
+      const topic = topicId(3)
+      const es = Array.from({ length: 100 }, (_, i) => envelope(`f${i}`))
+      const first = await Promise.all(es.map(async e => await table.put(topic, e.data, e.hash)))
+      assert.ok(first.every(r => r.stored))
+      assert.equal(looked, 0, 'new hashes were looked up in the index')
+      const again = await Promise.all(es.map(async e => await table.put(topic, e.data, e.hash)))
+      assert.deepEqual(again.map(r => [r.stored, r.seq]), first.map(r => [false, r.seq]))
+      assert.equal(looked, 100)
+    } finally {
+      await db.root.close()
+    }
+  })
+})
+
+test('hash filter: a build that starts while a put is being written still holds that put', async () => {
+  await withDir(async (dir) => {
+    const db = createStoreDb(join(dir, 'db'))
+    await db.root.open()
+    try {
+      const table = new EnvelopeTable({ db, lock: new WriteLock(), now: () => T0, retentionMs: 1000, lastSeq: 0n })
+      // hold the put's LevelDB write until the build has been asked for
+      let release!: () => void
+      const gate = new Promise<void>(resolve => { release = resolve })
+      let writing!: () => void
+      const started = new Promise<void>(resolve => { writing = resolve })
+      const batch = db.root.batch.bind(db.root) as (ops: unknown[], options: unknown) => Promise<void>
+      const gated = async (ops: unknown[], options: unknown): Promise<void> => { writing(); await gate; await batch(ops, options) }
+      ;(db.root as unknown as { batch: typeof gated }).batch = gated
+      const e = envelope('in flight')
+      const put = table.put(topicId(5), e.data, e.hash)
+      await started
+      const build = table.rebuildFilter()
+      release()
+      assert.equal((await put).stored, true)
+      await build
+      const again = await table.put(topicId(5), e.data, e.hash)
+      assert.deepEqual([again.stored, again.seq], [false, 1n], 'the filter built meanwhile lost the put in flight')
+    } finally {
+      await db.root.close()
+    }
+  })
+})
+
+test('hash filter: dedupe holds across a reopen, while the filter is built and after it grows', async () => {
+  await withStore(async ({ store: first, reopen }) => {
+    const topic = topicId(4)
+    // more than the smallest filter holds, so it fills up and is built again, larger
+    const n = HASH_FILTER_MIN_CAPACITY + 4000
+    const es = Array.from({ length: n }, (_, i) => envelope(`g${i}`))
+    const seqs = new Map<string, bigint>()
+    for (let i = 0; i < n; i += 1000) {
+      for (const r of await Promise.all(es.slice(i, i + 1000).map(async e => await first.putEnvelope(topic, e.data, e.hash)))) {
+        assert.equal(r.stored, true)
+        seqs.set(toHex(r.hash), r.seq)
+      }
+    }
+    await first.hashFilterIdle()
+    const sample = es.filter((_e, i) => i % 97 === 0)
+    for (const r of await Promise.all(sample.map(async e => await first.putEnvelope(topic, e.data, e.hash)))) {
+      assert.deepEqual([r.stored, r.seq], [false, seqs.get(toHex(r.hash))])
+    }
+    // reopened: the filter is built from the index in the background; puts right away, old and
+    // new, race with that build, and every answer must still be right
+    const store = await reopen()
+    const fresh = Array.from({ length: 300 }, (_, i) => envelope(`h${i}`))
+    const during = await Promise.all([...sample, ...fresh].map(async e => await store.putEnvelope(topic, e.data, e.hash)))
+    assert.deepEqual(during.slice(0, sample.length).map(r => [r.stored, r.seq]), sample.map(e => [false, seqs.get(toHex(e.hash))]))
+    assert.ok(during.slice(sample.length).every(r => r.stored), 'a new envelope was taken for a duplicate')
+    await store.hashFilterIdle()
+    const after = await Promise.all(fresh.map(async e => await store.putEnvelope(topic, e.data, e.hash)))
+    assert.deepEqual(after.map(r => [r.stored, r.seq]), during.slice(sample.length).map(r => [false, r.seq]), 'puts made during the build were forgotten')
+    assert.equal(await store.countEnvelopes(topic), n + fresh.length)
   })
 })
 

@@ -92,6 +92,16 @@ export class Store {
     await this.closing
   }
 
+  /** Starts building the hash filter from the hash index in the background (openStore does). */
+  buildHashFilter (): void {
+    void this.envelopes.rebuildFilter()
+  }
+
+  /** Resolves once no hash filter is being built: puts then skip the index for new hashes. */
+  async hashFilterIdle (): Promise<void> {
+    await this.envelopes.filterIdle()
+  }
+
   async putEnvelope (topic: Uint8Array, data: Uint8Array, hash: Uint8Array): Promise<PutEnvelopeResult> {
     return await this.run('putEnvelope', async () => await this.envelopes.put(topic, data, hash))
   }
@@ -192,7 +202,9 @@ export async function openStore (init: StoreInit): Promise<Store> {
     // the same (test/store.test.ts checks it through the interface-datastore API).
     const datastore = new CachedLevelDatastore(db.libp2p as unknown as Level<string, Uint8Array>)
     await datastore.open()
-    return new Store({ db, datastore, lock: new WriteLock(), now, retentionMs, lastSeq })
+    const store = new Store({ db, datastore, lock: new WriteLock(), now, retentionMs, lastSeq })
+    store.buildHashFilter()
+    return store
   } catch (err) {
     await db.root.close().catch(() => {})
     throw asStoreError(`cannot open the store at ${init.path}`, err)
