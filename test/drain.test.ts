@@ -67,6 +67,16 @@ test('publishing waits for the outbound stream to drain, again after every drain
       assert.equal(stream.writableNeedsDrain, false, `round ${round}: the wait ended before the stream drained`)
       remote!.pause()
     }
+    // a hundred publishes waiting on one full stream share one 'drain' listener, and all go on
+    await fill()
+    const own = stream.listenerCount('drain')
+    const many = Array.from({ length: 100 }, async () => { await waitForOutboundDrain(pubsub) })
+    assert.equal(await settlesSoon(Promise.race(many)), false, 'a wait returned while the window was full')
+    assert.equal(stream.listenerCount('drain'), own + 1, 'every waiter listens on the stream itself')
+    remote!.resume()
+    await Promise.all(many)
+    assert.equal(stream.listenerCount('drain'), own, 'a drain listener was left on the stream')
+    remote!.pause()
     // a full stream that is reset by the reader ends the wait at once, not after DRAIN_WAIT_MS
     await fill()
     const waiting = waitForOutboundDrain(pubsub)

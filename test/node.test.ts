@@ -122,6 +122,47 @@ test('five nodes bootstrapped in a chain: the two ends find each other through t
   }
 })
 
+test('publishes waiting for one topic\'s slow peer do not hold up another topic\'s', async () => {
+  const net = await createTestnet(3, { topology: 'star' })
+  try {
+    const [a, b, c] = net.nodes as [TestNode, TestNode, TestNode]
+    const slow = await meetPair(a, b)
+    const fast = await meetPair(a, c)
+    await waitFor(() => a.node.provenPeers(slow.topic.topic).includes(b.node.peerId) && a.node.provenPeers(fast.topic.topic).includes(c.node.peerId), 'both peers to prove their topic keys')
+    interface RawStream { writableNeedsDrain: boolean, pause: () => void, resume: () => void }
+    const streams = (n: TestNode, way: 'streamsInbound' | 'streamsOutbound', peer: string): RawStream => {
+      const s = (n.node.host.services.pubsub as unknown as Record<typeof way, Map<string, { rawStream: RawStream }>>)[way].get(peer)
+      assert.ok(s !== undefined, `no gossipsub ${way} for ${peer}`)
+      return s.rawStream
+    }
+    // b stops reading what a sends it, so a's stream to b fills up
+    const fromA = streams(b, 'streamsInbound', a.node.peerId)
+    const toB = streams(a, 'streamsOutbound', b.node.peerId)
+    fromA.pause()
+    let pending = 0
+    const track = (p: Promise<unknown>): Promise<unknown> => {
+      pending++
+      return p.finally(() => { pending-- })
+    }
+    const held: Array<Promise<unknown>> = []
+    await waitFor(async () => {
+      // 64 KiB envelopes, one at a time, until the stream's window is full
+      if (!toB.writableNeedsDrain) await a.node.publish(slow.topic.topic, aliceToBob(slow, 'x'.repeat(60_000)))
+      return toB.writableNeedsDrain
+    }, 'a\'s gossipsub stream to b to fill')
+    // more publishes on b's topic than there are hand-over slots: all of them wait for b
+    for (let i = 0; i < 40; i++) held.push(track(a.node.publish(slow.topic.topic, aliceToBob(slow))))
+    const envelope = aliceToBob(fast, 'to c, past the queue')
+    await a.node.publish(fast.topic.topic, envelope)
+    assert.equal(pending, 40, 'publishes for b went on although its stream is full, or c\'s publish waited for them')
+    await waitFor(() => receivedCount(c, envelope) === 1, 'c to get its envelope while b is not reading')
+    fromA.resume()
+    await Promise.all(held)
+  } finally {
+    await net.teardown()
+  }
+})
+
 test('a node with 16 peers on one loopback address still hears them (gossipsub IP colocation scoring)', async () => {
   // gossipsub graylists every peer of an address shared by 14 or more peers: their subscriptions
   // and messages would be ignored, and no pair behind one address would ever meet

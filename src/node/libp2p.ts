@@ -42,24 +42,44 @@ interface DrainableStream {
   removeEventListener: (type: 'drain' | 'close', listener: () => void) => void
 }
 
+/** The pending 'drain' or 'close' of a full stream, shared by every publish waiting on it. */
+const drains = new WeakMap<DrainableStream, Promise<boolean>>()
+
+function sharedDrain (stream: DrainableStream): Promise<boolean> {
+  let drained = drains.get(stream)
+  if (drained === undefined) {
+    drained = new Promise<boolean>(resolve => {
+      const finish = (result: boolean): void => {
+        stream.removeEventListener('drain', onDrain)
+        stream.removeEventListener('close', onClose)
+        drains.delete(stream)
+        resolve(result)
+      }
+      const onDrain = (): void => { finish(true) }
+      const onClose = (): void => { finish(false) }
+      stream.addEventListener('drain', onDrain)
+      stream.addEventListener('close', onClose)
+    })
+    drains.set(stream, drained)
+  }
+  return drained
+}
+
 /**
- * Resolves true at the stream's next 'drain', false at its 'close' or when the signal aborts. The
- * stream's own onDrain() cannot be used: @libp2p/utils 7.4.1 keeps the promise it resolved at the
+ * Resolves true at the stream's next 'drain', false at its 'close' or when the signal aborts.
+ * Waiters share one pair of listeners per stream, however many publishes wait. The stream's
+ * own onDrain() cannot be used: @libp2p/utils 7.4.1 keeps the promise it resolved at the
  * first drain and returns it from every later call, so after one drain it never waits again.
  */
 async function nextDrain (stream: DrainableStream, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return false
   return await new Promise<boolean>(resolve => {
-    const finish = (drained: boolean): void => {
-      stream.removeEventListener('drain', onDrain)
-      stream.removeEventListener('close', onEnd)
-      signal.removeEventListener('abort', onEnd)
+    const onAbort = (): void => { resolve(false) }
+    signal.addEventListener('abort', onAbort, { once: true })
+    void sharedDrain(stream).then((drained) => {
+      signal.removeEventListener('abort', onAbort)
       resolve(drained)
-    }
-    const onDrain = (): void => { finish(true) }
-    const onEnd = (): void => { finish(false) }
-    stream.addEventListener('drain', onDrain)
-    stream.addEventListener('close', onEnd)
-    signal.addEventListener('abort', onEnd)
+    })
   })
 }
 

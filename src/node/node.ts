@@ -370,6 +370,10 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
       const name = gossipTopic(topic)
       // nobody to send to yet: look for the other node now (the envelope goes out by catch-up)
       if (this.host.services.pubsub.getSubscribers(name).length === 0) this.scheduleRendezvous()
+      // wait for the topic's own subscribers that proved its key, before taking a hand-over
+      // slot: a slow peer on one topic, or one that subscribed without the key, holds up no
+      // other topic's envelopes
+      await waitForOutboundDrain(this.host.services.pubsub, { peers: this.provenPeers(topic), signal: this.tasks.signal })
       await new Promise<void>((resolve, reject) => {
         this.publishQueue.push(async () => {
           if (this.state !== 'started') {
@@ -377,9 +381,6 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
             return
           }
           try {
-            // only the topic's subscribers that proved its key: a slow peer on another topic, or
-            // one that subscribed without the key, holds up nothing here
-            await waitForOutboundDrain(this.host.services.pubsub, { peers: this.provenPeers(topic), signal: this.tasks.signal })
             await this.host.services.pubsub.publish(name, data)
             resolve()
           } catch (err) {
