@@ -89,13 +89,7 @@ const stalled = new WeakSet<DrainableStream>()
 function markStalled (stream: DrainableStream): void {
   if (stalled.has(stream)) return
   stalled.add(stream)
-  const clear = (): void => {
-    stalled.delete(stream)
-    stream.removeEventListener('drain', clear)
-    stream.removeEventListener('close', clear)
-  }
-  stream.addEventListener('drain', clear)
-  stream.addEventListener('close', clear)
+  void sharedDrain(stream).then(() => { stalled.delete(stream) })
 }
 
 export interface OutboundDrainOptions {
