@@ -104,6 +104,10 @@ test('two nodes that know one bootstrap address meet through a third and deliver
     relay.node.host.services.pubsub.subscribe(gossipTopic(pair.topic.topic))
     await waitFor(() => a.node.topicPeers(pair.topic.topic).includes(relay.node.host.peerId.toString()) && a.node.stats.catchupsFailed > failed, 'a\'s catch-up with the keyless subscriber to fail')
     assert.deepEqual(a.node.provenPeers(pair.topic.topic), [B])
+    // a peer that leaves the topic no longer counts, though it stays connected
+    await b.node.deregisterTopic(pair.topic.topic, BOB)
+    await waitFor(() => a.node.provenPeers(pair.topic.topic).length === 0, 'b to leave a\'s proven peers when it leaves the topic')
+    assert.ok(a.node.host.getConnections(b.node.host.peerId).length > 0, 'b disconnected, so leaving the topic was not what counted')
   } finally {
     await net.teardown()
   }

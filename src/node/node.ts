@@ -93,7 +93,8 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
   private readonly catchups = new Map<string, Promise<void>>()
   /**
    * Peers that proved a topic's key in a catch-up, either way, by topic (hex), until they
-   * disconnect: the only subscribers a publish waits for (anyone connected can subscribe).
+   * unsubscribe or disconnect: the only subscribers a publish waits for (anyone connected can
+   * subscribe).
    */
   private readonly proven = new Map<string, Set<string>>()
   private readonly limiter: RateLimiter
@@ -163,8 +164,10 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
       const pubsub = libp2p.services.pubsub
       pubsub.addEventListener('subscription-change', (evt) => {
         for (const sub of evt.detail.subscriptions) {
-          const topic = sub.subscribe ? parseGossipTopic(sub.topic) : undefined
-          if (topic !== undefined && this.topics.has(toHex(topic))) this.scheduleCatchup(evt.detail.peerId, topic)
+          const topic = parseGossipTopic(sub.topic)
+          if (topic === undefined || !this.topics.has(toHex(topic))) continue
+          if (sub.subscribe) this.scheduleCatchup(evt.detail.peerId, topic)
+          else this.proven.get(toHex(topic))?.delete(evt.detail.peerId.toString())
         }
       })
       await libp2p.handle(CATCHUP_PROTOCOL, (stream, connection) => {
@@ -290,9 +293,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
 
   /** Subscribers of the topic that proved its key in a catch-up (PeerId strings). */
   provenPeers (topic: Uint8Array): string[] {
-    const peers = this.proven.get(toHex(topic))
-    if (peers === undefined || peers.size === 0) return []
-    return this.host.services.pubsub.getSubscribers(gossipTopic(topic)).map(String).filter(id => peers.has(id))
+    return [...(this.proven.get(toHex(topic)) ?? [])]
   }
 
   /** Topic peers currently subscribed on gossipsub (for tests and status). */
@@ -356,7 +357,8 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
    * gossipsub; QUEUE_FULL when the queue is full (back-pressure for the caller).
    */
   async publish (topic: Uint8Array, data: Uint8Array): Promise<PublishResult> {
-    const t = this.topics.get(toHex(topic))
+    const hex = toHex(topic)
+    const t = this.topics.get(hex)
     if (t === undefined) throw new AsmtpError('NOT_FOUND', 'topic is not registered on this node')
     assertEnvelopeShape(data, this.config.limits.maxEnvelopeSize)
     if (!verifyEnvelopeMac(data, { topic: t.topic, key: t.key })) throw new AsmtpError('ENVELOPE_BAD_MAC', 'envelope MAC does not match the topic key')
@@ -369,11 +371,12 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
       if (!r.stored) return r
       const name = gossipTopic(topic)
       // nobody to send to yet: look for the other node now (the envelope goes out by catch-up)
-      if (this.host.services.pubsub.getSubscribers(name).length === 0) this.scheduleRendezvous()
+      if (this.lonely(topic)) this.scheduleRendezvous()
       // wait for the topic's own subscribers that proved its key, before taking a hand-over
       // slot: a slow peer on one topic, or one that subscribed without the key, holds up no
       // other topic's envelopes
-      await waitForOutboundDrain(this.host.services.pubsub, { peers: this.provenPeers(topic), signal: this.tasks.signal })
+      const proven = this.proven.get(hex)
+      if (proven !== undefined) await waitForOutboundDrain(this.host.services.pubsub, { peers: proven, signal: this.tasks.signal })
       await new Promise<void>((resolve, reject) => {
         this.publishQueue.push(async () => {
           if (this.state !== 'started') {
