@@ -211,6 +211,15 @@ test('hash filter: a new hash skips the index lookup, a stored one is still foun
       const again = await Promise.all(es.map(async e => await table.put(topic, e.data, e.hash)))
       assert.deepEqual(again.map(r => [r.stored, r.seq]), first.map(r => [false, r.seq]))
       assert.equal(looked, 100)
+      // stored and new hashes interleaved in the same groups: only the stored ones are looked up, and
+      // each answer goes to its own put
+      const fresh = Array.from({ length: 50 }, (_, i) => envelope(`f-new${i}`))
+      const mixed = await Promise.all(fresh.flatMap((e, i) => [e, es[i]]).map(async e => await table.put(topic, e.data, e.hash)))
+      assert.equal(looked, 150)
+      mixed.forEach((r, i) => {
+        if (i % 2 === 0) assert.ok(r.stored && r.seq > 100n, `new envelope ${i / 2} was not stored`)
+        else assert.deepEqual([r.stored, r.seq], [false, first[(i - 1) / 2].seq], `stored envelope ${(i - 1) / 2}`)
+      })
     } finally {
       await db.root.close()
     }

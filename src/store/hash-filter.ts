@@ -1,7 +1,7 @@
 /**
  * A Bloom filter over envelope hashes (docs/STORAGE.md, "Hash filter"): "definitely not stored"
- * answers let a put skip the hash-index lookup in LevelDB, which cost a quarter of the node's
- * envelope throughput. It never forgets a hash it was given (no false negatives); a false
+ * answers let a put skip the hash-index lookup, a LevelDB read on every stored envelope of a
+ * key that is almost never there. It never forgets a hash it was given (no false negatives); a false
  * positive only costs the lookup that would have run anyway.
  *
  * Envelope hashes are SHA-256 outputs, uniformly distributed, so the bit positions are read
