@@ -37,35 +37,48 @@ async function settlesSoon (p: Promise<void>): Promise<boolean> {
   return settled
 }
 
+/**
+ * A stream from `a` to `b` whose reader on `b` starts paused; `fill()` writes until the writer's
+ * window is full (the paused reader sends no window updates).
+ */
+async function pausedStream (a: Libp2p, b: Libp2p): Promise<{ stream: Stream, remote: Stream, fill: () => Promise<void> }> {
+  let remote: Stream | undefined
+  await b.handle(PROTOCOL, (s) => {
+    s.pause()
+    remote = s
+  })
+  const stream = await a.dialProtocol(b.getMultiaddrs()[0], PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+  await waitFor(() => remote !== undefined, 'the reader to get the stream')
+  const chunk = new Uint8Array(1024)
+  const fill = async (): Promise<void> => {
+    await waitFor(() => {
+      for (let i = 0; i < 64 && !stream.writableNeedsDrain; i++) stream.send(chunk)
+      return stream.writableNeedsDrain
+    }, 'the write window to fill')
+  }
+  return { stream, remote: remote!, fill }
+}
+
+/** Rejects with `what` unless `p` settles within `ms` (a bound on a wait, not a timing). */
+async function within (p: Promise<void>, ms: number, what: string): Promise<void> {
+  await Promise.race([p, new Promise((_resolve, reject) => setTimeout(() => { reject(new Error(what)) }, ms).unref())])
+}
+
 test('publishing waits for the outbound stream to drain, again after every drain, and not for a closed stream', async () => {
   const a = await host()
   const b = await host()
   try {
-    let remote: Stream | undefined
-    await b.handle(PROTOCOL, (stream) => {
-      stream.pause()
-      remote = stream
-    })
-    const stream = await a.dialProtocol(b.getMultiaddrs()[0], PROTOCOL, { signal: AbortSignal.timeout(10_000) })
-    await waitFor(() => remote !== undefined, 'the reader to get the stream')
+    const { stream, remote, fill } = await pausedStream(a, b)
     // the shape waitForOutboundDrain reads from gossipsub: its outbound streams by peer
     const pubsub = { streamsOutbound: new Map([[b.peerId.toString(), { rawStream: stream }]]) } as unknown as GossipSub
-    const chunk = new Uint8Array(1024)
-    const fill = async (): Promise<void> => {
-      // the reader is paused, so its yamux window closes after at most a few hundred KiB
-      await waitFor(() => {
-        for (let i = 0; i < 64 && !stream.writableNeedsDrain; i++) stream.send(chunk)
-        return stream.writableNeedsDrain
-      }, 'the write window to fill')
-    }
     for (let round = 1; round <= 3; round++) {
       await fill()
       const waiting = waitForOutboundDrain(pubsub)
       assert.equal(await settlesSoon(waiting), false, `round ${round}: the wait returned while the window was full`)
-      remote!.resume()
+      remote.resume()
       await waiting
       assert.equal(stream.writableNeedsDrain, false, `round ${round}: the wait ended before the stream drained`)
-      remote!.pause()
+      remote.pause()
     }
     // a hundred publishes waiting on one full stream share one 'drain' listener, and all go on
     await fill()
@@ -73,17 +86,16 @@ test('publishing waits for the outbound stream to drain, again after every drain
     const many = Array.from({ length: 100 }, async () => { await waitForOutboundDrain(pubsub) })
     assert.equal(await settlesSoon(Promise.race(many)), false, 'a wait returned while the window was full')
     assert.equal(stream.listenerCount('drain'), own + 1, 'every waiter listens on the stream itself')
-    remote!.resume()
+    remote.resume()
     await Promise.all(many)
     assert.equal(stream.listenerCount('drain'), own, 'a drain listener was left on the stream')
-    remote!.pause()
+    remote.pause()
     // a full stream that is reset by the reader ends the wait at once, not after DRAIN_WAIT_MS
     await fill()
     const waiting = waitForOutboundDrain(pubsub)
     assert.equal(await settlesSoon(waiting), false, 'the wait returned while the window was full')
-    remote!.abort(new Error('the reader goes away'))
-    const bound = DRAIN_WAIT_MS / 2
-    await Promise.race([waiting, new Promise((_resolve, reject) => setTimeout(() => { reject(new Error(`the wait outlived the closed stream by ${bound} ms`)) }, bound).unref())])
+    remote.abort(new Error('the reader goes away'))
+    await within(waiting, DRAIN_WAIT_MS / 2, `the wait outlived the closed stream by ${DRAIN_WAIT_MS / 2} ms`)
   } finally {
     await a.stop()
     await b.stop()
@@ -95,28 +107,13 @@ test('a full stream holds up only publishes to its own peer, and once stalled fo
   const b = await host()
   const c = await host()
   try {
-    let remote: Stream | undefined
-    await b.handle(PROTOCOL, (stream) => {
-      stream.pause()
-      remote = stream
-    })
+    const { stream: slow, remote, fill } = await pausedStream(a, b)
+    // c reads what it gets: its stream never fills
     await c.handle(PROTOCOL, () => {})
-    const slow = await a.dialProtocol(b.getMultiaddrs()[0], PROTOCOL, { signal: AbortSignal.timeout(10_000) })
     const fast = await a.dialProtocol(c.getMultiaddrs()[0], PROTOCOL, { signal: AbortSignal.timeout(10_000) })
-    await waitFor(() => remote !== undefined, 'the reader to get the stream')
     const B = b.peerId.toString()
     const C = c.peerId.toString()
     const pubsub = { streamsOutbound: new Map([[B, { rawStream: slow }], [C, { rawStream: fast }]]) } as unknown as GossipSub
-    const chunk = new Uint8Array(1024)
-    const fill = async (): Promise<void> => {
-      await waitFor(() => {
-        for (let i = 0; i < 64 && !slow.writableNeedsDrain; i++) slow.send(chunk)
-        return slow.writableNeedsDrain
-      }, 'the write window to fill')
-    }
-    const within = async (p: Promise<void>, ms: number, what: string): Promise<void> => {
-      await Promise.race([p, new Promise((_resolve, reject) => setTimeout(() => { reject(new Error(what)) }, ms).unref())])
-    }
     await fill()
     // a publish to c alone does not wait for b's full stream
     assert.equal(await settlesSoon(waitForOutboundDrain(pubsub, { peers: [C] })), true, 'a publish to c waited for b')
@@ -128,13 +125,13 @@ test('a full stream holds up only publishes to its own peer, and once stalled fo
     assert.equal(await settlesSoon(waitForOutboundDrain(pubsub, { peers: [B] })), true, 'a publish waited again for a stalled stream')
     assert.equal(await settlesSoon(waitForOutboundDrain(pubsub)), true, 'a publish to everyone waited for a stalled stream')
     // once b reads again and its stream drains, b's full window counts again
-    remote!.resume()
+    remote.resume()
     await waitFor(() => !slow.writableNeedsDrain, 'the stream to drain')
-    remote!.pause()
+    remote.pause()
     await fill()
     const waiting = waitForOutboundDrain(pubsub, { peers: [B] })
     assert.equal(await settlesSoon(waiting), false, 'a drained and refilled stream no longer held a publish')
-    remote!.resume()
+    remote.resume()
     await within(waiting, DRAIN_WAIT_MS / 2, 'the wait did not end when the stream drained')
   } finally {
     await a.stop()
