@@ -12,7 +12,7 @@ import { AsmtpError, sha256, toHex, u16be, u32be, u64be, concatBytes } from '../
 import { openStore, SUBLEVELS, type Store, type StoreInit, type StoredEnvelope } from '../src/store/index.js'
 import { EXPIRY_SWEEP_BATCH, EnvelopeTable } from '../src/store/envelopes.js'
 import { HASH_FILTER_MIN_CAPACITY, HashFilter } from '../src/store/hash-filter.js'
-import { createStoreDb } from '../src/store/db.js'
+import { createStoreDb, type StoreDb } from '../src/store/db.js'
 import { WriteLock } from '../src/store/write-lock.js'
 import type { CachedLevelDatastore } from '../src/store/cached-datastore.js'
 import { waitFor } from './helpers/testnet.js'
@@ -192,66 +192,65 @@ test('hash filter: never forgets a hash, about 1% false positives at capacity, f
   assert.throws(() => { f.add(new Uint8Array(33)) }, RangeError)
 })
 
-test('hash filter: a new hash skips the index lookup, a stored one is still found', async () => {
+/** An envelope table on a real LevelDB of its own, for tests that reach below the Store. */
+async function withTable (fn: (table: EnvelopeTable, db: StoreDb) => Promise<void>): Promise<void> {
   await withDir(async (dir) => {
     const db = createStoreDb(join(dir, 'db'))
     await db.root.open()
     try {
-      const table = new EnvelopeTable({ db, lock: new WriteLock(), now: () => T0, retentionMs: 1000, lastSeq: 0n })
-      await table.rebuildFilter()
-      // count the hashes the table looks up in the real hash index
-      let looked = 0
-      const getMany = db.envelopeHashes.getMany.bind(db.envelopeHashes)
-      db.envelopeHashes.getMany = async (keys: Uint8Array[]) => { looked += keys.length; return await getMany(keys) }
-      const topic = topicId(3)
-      const es = Array.from({ length: 100 }, (_, i) => envelope(`f${i}`))
-      const first = await Promise.all(es.map(async e => await table.put(topic, e.data, e.hash)))
-      assert.ok(first.every(r => r.stored))
-      assert.equal(looked, 0, 'new hashes were looked up in the index')
-      const again = await Promise.all(es.map(async e => await table.put(topic, e.data, e.hash)))
-      assert.deepEqual(again.map(r => [r.stored, r.seq]), first.map(r => [false, r.seq]))
-      assert.equal(looked, 100)
-      // stored and new hashes interleaved in the same groups: only the stored ones are looked up, and
-      // each answer goes to its own put
-      const fresh = Array.from({ length: 50 }, (_, i) => envelope(`f-new${i}`))
-      const mixed = await Promise.all(fresh.flatMap((e, i) => [e, es[i]]).map(async e => await table.put(topic, e.data, e.hash)))
-      assert.equal(looked, 150)
-      mixed.forEach((r, i) => {
-        if (i % 2 === 0) assert.ok(r.stored && r.seq > 100n, `new envelope ${i / 2} was not stored`)
-        else assert.deepEqual([r.stored, r.seq], [false, first[(i - 1) / 2].seq], `stored envelope ${(i - 1) / 2}`)
-      })
+      await fn(new EnvelopeTable({ db, lock: new WriteLock(), now: () => T0, retentionMs: 1000, lastSeq: 0n }), db)
     } finally {
       await db.root.close()
     }
   })
+}
+
+test('hash filter: a new hash skips the index lookup, a stored one is still found', async () => {
+  await withTable(async (table, db) => {
+    await table.rebuildFilter()
+    // count the hashes the table looks up in the real hash index
+    let looked = 0
+    const getMany = db.envelopeHashes.getMany.bind(db.envelopeHashes)
+    db.envelopeHashes.getMany = async (keys: Uint8Array[]) => { looked += keys.length; return await getMany(keys) }
+    const topic = topicId(3)
+    const es = Array.from({ length: 100 }, (_, i) => envelope(`f${i}`))
+    const first = await Promise.all(es.map(async e => await table.put(topic, e.data, e.hash)))
+    assert.ok(first.every(r => r.stored))
+    assert.equal(looked, 0, 'new hashes were looked up in the index')
+    const again = await Promise.all(es.map(async e => await table.put(topic, e.data, e.hash)))
+    assert.deepEqual(again.map(r => [r.stored, r.seq]), first.map(r => [false, r.seq]))
+    assert.equal(looked, 100)
+    // stored and new hashes interleaved in the same groups: only the stored ones are looked up, and
+    // each answer goes to its own put
+    const fresh = Array.from({ length: 50 }, (_, i) => envelope(`f-new${i}`))
+    const mixed = await Promise.all(fresh.flatMap((e, i) => [e, es[i]]).map(async e => await table.put(topic, e.data, e.hash)))
+    assert.equal(looked, 150)
+    mixed.forEach((r, i) => {
+      if (i % 2 === 0) assert.ok(r.stored && r.seq > 100n, `new envelope ${i / 2} was not stored`)
+      else assert.deepEqual([r.stored, r.seq], [false, first[(i - 1) / 2].seq], `stored envelope ${(i - 1) / 2}`)
+    })
+  })
 })
 
 test('hash filter: a build that starts while a put is being written still holds that put', async () => {
-  await withDir(async (dir) => {
-    const db = createStoreDb(join(dir, 'db'))
-    await db.root.open()
-    try {
-      const table = new EnvelopeTable({ db, lock: new WriteLock(), now: () => T0, retentionMs: 1000, lastSeq: 0n })
-      // hold the put's LevelDB write until the build has been asked for
-      let release!: () => void
-      const gate = new Promise<void>(resolve => { release = resolve })
-      let writing!: () => void
-      const started = new Promise<void>(resolve => { writing = resolve })
-      const batch = db.root.batch.bind(db.root) as (ops: unknown[], options: unknown) => Promise<void>
-      const gated = async (ops: unknown[], options: unknown): Promise<void> => { writing(); await gate; await batch(ops, options) }
-      ;(db.root as unknown as { batch: typeof gated }).batch = gated
-      const e = envelope('in flight')
-      const put = table.put(topicId(5), e.data, e.hash)
-      await started
-      const build = table.rebuildFilter()
-      release()
-      assert.equal((await put).stored, true)
-      await build
-      const again = await table.put(topicId(5), e.data, e.hash)
-      assert.deepEqual([again.stored, again.seq], [false, 1n], 'the filter built meanwhile lost the put in flight')
-    } finally {
-      await db.root.close()
-    }
+  await withTable(async (table, db) => {
+    // hold the put's LevelDB write until the build has been asked for
+    let release!: () => void
+    const gate = new Promise<void>(resolve => { release = resolve })
+    let writing!: () => void
+    const started = new Promise<void>(resolve => { writing = resolve })
+    const batch = db.root.batch.bind(db.root) as (ops: unknown[], options: unknown) => Promise<void>
+    const gated = async (ops: unknown[], options: unknown): Promise<void> => { writing(); await gate; await batch(ops, options) }
+    ;(db.root as unknown as { batch: typeof gated }).batch = gated
+    const e = envelope('in flight')
+    const put = table.put(topicId(5), e.data, e.hash)
+    await started
+    const build = table.rebuildFilter()
+    release()
+    assert.equal((await put).stored, true)
+    await build
+    const again = await table.put(topicId(5), e.data, e.hash)
+    assert.deepEqual([again.stored, again.seq], [false, 1n], 'the filter built meanwhile lost the put in flight')
   })
 })
 
