@@ -154,9 +154,9 @@ export class EnvelopeTable {
         // built again at twice what it holds
         for (let attempt = 0; attempt < 4; attempt++) {
           const next = new HashFilter(size)
-          const keys = await this.lock.run(async () => {
+          const keys = await this.lock.run(() => {
             this.building = next
-            return await Promise.resolve(this.db.envelopeHashes.keys())
+            return this.db.envelopeHashes.keys()
           })
           try {
             for await (const key of keys) next.add(key)

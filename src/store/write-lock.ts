@@ -6,7 +6,7 @@
 export class WriteLock {
   private tail: Promise<void> = Promise.resolve()
 
-  async run<T> (fn: () => Promise<T>): Promise<T> {
+  async run<T> (fn: () => Promise<T> | T): Promise<T> {
     const previous = this.tail
     let release!: () => void
     this.tail = new Promise<void>((resolve) => { release = resolve })
