@@ -121,6 +121,7 @@ export async function catchUpBucket (init: CatchUpBucketInit): Promise<CatchUpRe
       const raw = await exchange(req)
       const reply = decoded<FetchReply>(() => decodeFetchReply(raw, req))
       for (const f of reply.frames) {
+        signal?.throwIfAborted()
         result.fetched++
         const verdict = await accept(f.frame)
         if (verdict === 'stored') result.stored++
