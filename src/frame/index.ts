@@ -10,3 +10,9 @@ export {
   type Frame, type DecodeFrameInit, type SealFrameInit, type OpenedFrame
 } from './frame.js'
 export { MAX_BUCKET_BITS, BUCKET_LABEL, bucketOf, bucketTopic, parseBucketTopic, type BucketRef } from './bucket.js'
+export {
+  STAMP_SALT, STAMP_SCRYPT_N, STAMP_SCRYPT_R, STAMP_SCRYPT_P, DEFAULT_STAMP_BITS, MAX_STAMP_BITS,
+  stampInput, stampDigest, leadingZeroBits, stampTarget, verifyStamp, searchStamp,
+  type StampParams, type StampInputInit, type SearchStampInit
+} from './stamp.js'
+export { createStampPool, type StampPool, type StampPoolInit, type StampOptions } from './stamp-pool.js'
