@@ -11,9 +11,11 @@
  */
 import { equalBytes, toHex } from '../bytes.js'
 import type { X25519KeyPair } from '../crypto/x25519.js'
-import { envelopeHash, openEnvelope, sealEnvelope } from '../envelope/envelope.js'
+import { envelopeHash } from '../envelope/envelope.js'
 import type { EnvelopeMessage } from '../envelope/plaintext.js'
 import { AsmtpError, isAsmtpError } from '../errors.js'
+import { decodeFrame, openFrame, sealFrame } from '../frame/frame.js'
+import { sha256 } from '../crypto/hash.js'
 import type { Passport } from '../passport/index.js'
 import { TopicCache, type TopicKeys } from '../topic/index.js'
 import { encodePassportUpdate, PASSPORT_UPDATE_CONTENT_TYPE } from './passport-update.js'
@@ -52,7 +54,9 @@ export interface ContactTopic {
 
 export interface SealedForContact {
   topic: ContactTopic
+  /** The frame to publish (unstamped, nonce 0). */
   envelope: Uint8Array
+  /** SHA-256 of the frame's envelope part (the node may replace the nonce). */
   hash: Uint8Array
 }
 
@@ -182,10 +186,15 @@ export class Mailbox {
    * rejected with the AsmtpError that says why. Never throws for bad envelope bytes.
    */
   open (topic: ContactTopic, data: Uint8Array, sentHashes: ReadonlySet<string> = new Set()): OpenResult {
-    const hash = envelopeHash(data)
+    let hash: Uint8Array
+    try {
+      hash = envelopeHash(decodeFrame(data).envelope)
+    } catch {
+      hash = sha256(data)
+    }
     if (sentHashes.has(toHex(hash))) return { kind: 'own', hash }
     try {
-      const opened = openEnvelope(data, { recipient: topic.mine, topic: topic.topic, expectedSender: topic.theirs })
+      const { opened } = openFrame(data, { recipient: topic.mine, topic: topic.topic, expectedSender: topic.theirs })
       return { kind: 'message', message: opened.message, hash }
     } catch (err) {
       if (isAsmtpError(err)) return { kind: 'rejected', error: err, hash }
@@ -194,7 +203,7 @@ export class Mailbox {
   }
 
   private sealOn (topic: ContactTopic, init: SealMessageInit): SealedForContact {
-    const envelope = sealEnvelope({
+    const envelope = sealFrame({
       sender: topic.mine,
       recipientPublic: topic.theirs,
       topic: topic.topic,
@@ -203,6 +212,6 @@ export class Mailbox {
       ...(init.id === undefined ? {} : { id: init.id }),
       ...(init.time === undefined ? {} : { time: init.time })
     })
-    return { topic, envelope, hash: envelopeHash(envelope) }
+    return { topic, envelope, hash: envelopeHash(decodeFrame(envelope).envelope) }
   }
 }
