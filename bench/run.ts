@@ -12,6 +12,7 @@ import { benchChain, benchEndToEnd, benchOneHop, benchScale, benchSteady } from 
 import { benchChannel } from './channel.js'
 import { benchNodeStart, benchStoreAndForward } from './storage.js'
 import { printTable, writeJson, type ScenarioResult } from './report.js'
+import { benchPrivacy } from './privacy/experiment.js'
 
 const args = process.argv.slice(2)
 const quick = args.includes('--quick')
@@ -34,6 +35,8 @@ const scenarios: Array<{ name: string, run: () => Promise<ScenarioResult[]>, opt
   // ASMTP_BENCH_SCALE=25,50 picks the sizes; --only scale runs them all; --quick: 10 nodes, 50 pairs
   ...(process.env.ASMTP_BENCH_SCALE?.split(',').map(Number) ?? (quick ? [10] : [10, 25, 50])).map(size => ({ name: `scale-${size}`, run: async () => await benchScale(size, progress, quick ? 50 : 100) })),
   { name: 'start', run: async () => await benchNodeStart(quick, progress) },
+  // the spy experiment (bench/privacy/README.md): 26 node processes, --quick 9
+  { name: 'privacy', run: async () => await benchPrivacy(quick, progress) },
   // about 6 minutes, so only when named: --only steady
   { name: 'steady', run: async () => await benchSteady(progress), optIn: true }
 ]
