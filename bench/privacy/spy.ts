@@ -41,7 +41,7 @@ export const DEFAULT_LISTEN_PROTOCOLS = ['/asmtp/catchup/1.0.0', '/asmtp/catchup
 /** Record namespaces whose DHT puts the spy accepts (and so sees). */
 export const DEFAULT_RECORD_NAMESPACES = ['asmtp-passport']
 const CRAWL_INTERVAL_MS = 2_000
-const DIAL_TIMEOUT_MS = 5_000
+const DIAL_TIMEOUT_MS = 15_000
 const INBOUND_READ_MS = 2_000
 const FIRST_MESSAGE_BYTES = 64
 const PROVIDER_PREFIX = '/dht/provider/'
