@@ -48,7 +48,9 @@ async function until (what: string, timeoutMs: number, done: () => boolean | Pro
 /** One run of the experiment against one delivery. */
 export async function runExperiment (delivery: Delivery, init: ScenarioInit, quick: boolean, progress: (s: string) => void): Promise<PrivacyRow> {
   const scenario = createScenario({ ...init, bucketBits: delivery.bucketBits })
-  const spy = new Spy({ role: 'passive' })
+  // the spy joins topics only once the pairs have met: a version 1 node counts any subscriber
+  // of its pair's topic as its partner and stops its DHT lookups (a stall seen at 5 of 16 pairs)
+  const spy = new Spy({ role: 'passive', join: 'on-request' })
   try {
     const net = await delivery.startNetwork(scenario, { progress })
     await spy.start()
@@ -66,6 +68,7 @@ export async function runExperiment (delivery: Delivery, init: ScenarioInit, qui
       while (next < scenario.pairs.length) await delivery.registerPair(scenario.pairs[next++])
     }))
     await delivery.waitReady({ progress })
+    spy.joinAll()
     // the spy has joined what it heard of once the topics it knows stop changing for a while
     let count = -1
     let since = Date.now()

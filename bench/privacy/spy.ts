@@ -87,6 +87,12 @@ export interface SpyInit {
   listenProtocols?: string[]
   /** which gossipsub topics it joins @default asmtp topic names (parseTopicName) */
   joinTopic?: (name: string) => boolean
+  /**
+   * 'at-once': joins a topic as soon as a peer announces it; 'on-request': only records the
+   * announcements until joinAll() (a spy that does not want to disturb the network while it
+   * forms; version 1 nodes stop looking for their pair once anyone subscribes) @default 'at-once'
+   */
+  join?: 'at-once' | 'on-request'
 }
 
 type SpyHost = Libp2p<{ identify: Identify, ping: Ping, pubsub: GossipSub, dht: KadDHT }>
@@ -99,6 +105,7 @@ export class Spy {
   private readonly init: SpyInit
   private readonly joinTopic: (name: string) => boolean
   private readonly joined = new Set<string>()
+  private joining: boolean
   private readonly firstSeen = new Map<string, FrameSighting>()
   protected readonly seen: Omit<Observations, 'spy' | 'role' | 'frames'> = { announcements: [], providers: [], providerLookups: [], records: [], inbound: [] }
 
@@ -106,6 +113,14 @@ export class Spy {
     this.init = init
     this.role = init.role ?? 'passive'
     this.joinTopic = init.joinTopic ?? ((name) => parseTopicName(name) !== undefined)
+    this.joining = (init.join ?? 'at-once') === 'at-once'
+  }
+
+  /** Joins every topic announced so far, and from then on each one as it is announced. */
+  joinAll (): number {
+    this.joining = true
+    for (const a of this.seen.announcements) if (a.subscribe) this.join(a.topic)
+    return this.joined.size
   }
 
   get peerId (): string { return this.libp2p.peerId.toString() }
@@ -154,7 +169,7 @@ export class Spy {
       const peer = evt.detail.peerId.toString()
       for (const sub of evt.detail.subscriptions) {
         this.seen.announcements.push({ peer, topic: sub.topic, subscribe: sub.subscribe, t: performance.now() })
-        if (sub.subscribe) this.join(sub.topic)
+        if (sub.subscribe && this.joining) this.join(sub.topic)
       }
     })
     for (const protocol of this.init.listenProtocols ?? DEFAULT_LISTEN_PROTOCOLS) {
