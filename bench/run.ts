@@ -12,6 +12,7 @@ import { benchChain, benchEndToEnd, benchOneHop, benchScale, benchSteady } from 
 import { benchChannel } from './channel.js'
 import { benchNodeStart, benchStoreAndForward } from './storage.js'
 import { printTable, writeJson, type ScenarioResult } from './report.js'
+import { benchPrivacy } from './privacy/experiment.js'
 
 const args = process.argv.slice(2)
 const quick = args.includes('--quick')
@@ -23,7 +24,7 @@ const only = onlyAt >= 0 ? (args[onlyAt + 1] ?? '').split(',') : undefined
 const SCENARIO_TIMEOUT_MS = 6 * 60_000
 const progress = (s: string): void => { process.stderr.write(`[bench] ${s}\n`) }
 
-const scenarios: Array<{ name: string, run: () => Promise<ScenarioResult[]>, optIn?: boolean }> = [
+const scenarios: Array<{ name: string, run: () => Promise<ScenarioResult[]>, optIn?: boolean, timeoutMs?: number }> = [
   { name: 'topic', run: async () => await benchTopic(quick) },
   { name: 'envelope', run: async () => await Promise.resolve(benchEnvelope(quick)) },
   { name: 'channel', run: async () => await benchChannel(quick) },
@@ -34,6 +35,8 @@ const scenarios: Array<{ name: string, run: () => Promise<ScenarioResult[]>, opt
   // ASMTP_BENCH_SCALE=25,50 picks the sizes; --only scale runs them all; --quick: 10 nodes, 50 pairs
   ...(process.env.ASMTP_BENCH_SCALE?.split(',').map(Number) ?? (quick ? [10] : [10, 25, 50])).map(size => ({ name: `scale-${size}`, run: async () => await benchScale(size, progress, quick ? 50 : 100) })),
   { name: 'start', run: async () => await benchNodeStart(quick, progress) },
+  // the spy experiment (bench/privacy/README.md): 26 node processes, --quick 9; up to 20 minutes
+  { name: 'privacy', run: async () => await benchPrivacy(quick, progress), timeoutMs: 20 * 60_000 },
   // about 6 minutes, so only when named: --only steady
   { name: 'steady', run: async () => await benchSteady(progress), optIn: true }
 ]
@@ -56,7 +59,8 @@ for (const s of scenarios) {
   try {
     // no scenario may hang the run: each has a bound, and a hung one counts as a failure
     const watchdog = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => { reject(new Error(`did not finish within ${SCENARIO_TIMEOUT_MS / 60_000} minutes`)) }, SCENARIO_TIMEOUT_MS)
+      const ms = s.timeoutMs ?? SCENARIO_TIMEOUT_MS
+      timer = setTimeout(() => { reject(new Error(`did not finish within ${ms / 60_000} minutes`)) }, ms)
     })
     results.push(...await Promise.race([s.run(), watchdog]))
   } catch (err) {

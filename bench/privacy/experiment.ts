@@ -1,0 +1,151 @@
+/**
+ * The spy experiment (`npm run bench -- --only privacy`): a network of real nodes from a
+ * Delivery, a passive spy connected to all of them, traffic both ways in every pair, then the
+ * spy's guesses scored against the delivery's ground truth, with the bytes every node read.
+ * One row per delivery (and per b for version 2), appended to results.json and plotted.
+ */
+import { execSync } from 'node:child_process'
+import { createScenario, type ScenarioInit } from './scenario.js'
+import { v1Delivery, type Delivery, type SentFrame } from './delivery.js'
+import { Spy } from './spy.js'
+import { evaluate, median, type GroundTruth } from './guess.js'
+import { appendRows, printRows, toScenarioResults, type PrivacyRow } from './report.js'
+import { renderPlot } from './plot.js'
+import type { ScenarioResult } from '../report.js'
+
+const SPY_CONNECT_TIMEOUT_MS = 180_000
+const SPY_DIAL_BATCH = 6
+const SPY_SETTLE_MS = 3_000
+const SPY_SETTLE_TIMEOUT_MS = 60_000
+const DELIVERY_TIMEOUT_MS = 30_000
+const REGISTER_CONCURRENCY = 4
+
+const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+
+function git (args: string): string {
+  try {
+    return execSync(`git ${args}`, { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim()
+  } catch {
+    return 'unknown'
+  }
+}
+
+/** The sizes of a run: at least 24 node processes and every node serving a user; --quick shrinks it. */
+export function experimentSize (quick: boolean): ScenarioInit {
+  return quick
+    ? { nodes: 8, relays: 1, pairs: 6, messagesPerDirection: 2, seed: 1 }
+    : { nodes: 24, relays: 2, pairs: 16, messagesPerDirection: 4, seed: 1 }
+}
+
+async function until (what: string, timeoutMs: number, done: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!await done()) {
+    if (Date.now() > deadline) throw new Error(`privacy: ${what} within ${timeoutMs / 1000} s`)
+    await sleep(250)
+  }
+}
+
+/** One run of the experiment against one delivery. */
+export async function runExperiment (delivery: Delivery, init: ScenarioInit, quick: boolean, progress: (s: string) => void): Promise<PrivacyRow> {
+  const scenario = createScenario({ ...init, bucketBits: delivery.bucketBits })
+  // the spy joins topics only once the pairs have met: a version 1 node counts any subscriber
+  // of its pair's topic as its partner and stops its DHT lookups (a stall seen at 5 of 16 pairs)
+  const spy = new Spy({ role: 'passive', join: 'on-request' })
+  try {
+    const net = await delivery.startNetwork(scenario, { progress })
+    await spy.start()
+    progress(`privacy ${delivery.name}: the spy dials all ${net.nodes.length} nodes`)
+    // on a loaded machine some handshakes time out: dial the missing ones again, a few at a time
+    await until('the spy did not reach every node', SPY_CONNECT_TIMEOUT_MS, async () => {
+      const connected = new Set(spy.libp2p.getConnections().map(c => c.remotePeer.toString()))
+      const missing = net.nodes.filter(n => !connected.has(n.peerId))
+      for (let i = 0; i < missing.length; i += SPY_DIAL_BATCH) await spy.dial(missing.slice(i, i + SPY_DIAL_BATCH).map(n => n.addrs[0]))
+      return missing.length === 0
+    })
+    progress(`privacy ${delivery.name}: registering ${scenario.pairs.length} pairs`)
+    let next = 0
+    await Promise.all(Array.from({ length: REGISTER_CONCURRENCY }, async () => {
+      while (next < scenario.pairs.length) await delivery.registerPair(scenario.pairs[next++])
+    }))
+    await delivery.waitReady({ progress })
+    spy.joinAll()
+    // the spy has joined what it heard of once the topics it knows stop changing for a while
+    let count = -1
+    let since = Date.now()
+    await until('the spy\'s topics did not settle', SPY_SETTLE_TIMEOUT_MS, () => {
+      const n = spy.topics().length
+      if (n !== count) {
+        count = n
+        since = Date.now()
+      }
+      return n > 0 && Date.now() - since >= SPY_SETTLE_MS
+    })
+    progress(`privacy ${delivery.name}: the spy joined ${count} topics; ${scenario.sends.length} envelopes, both ways in every pair`)
+    await delivery.resetBytes()
+    const frames: SentFrame[] = []
+    for (const s of scenario.sends) {
+      frames.push(await delivery.send(s.from, s.to))
+      await sleep(s.gapMs)
+    }
+    const delivered = await delivery.waitDelivered(frames, DELIVERY_TIMEOUT_MS)
+    // frames still in flight to the spy land within a second on loopback
+    await sleep(1_000)
+    const bytes = await delivery.bytesReceived()
+    const obs = spy.observations()
+    const peer = (node: number): string => net.nodes[node].peerId
+    const partners: Record<string, Set<string>> = {}
+    for (const p of scenario.pairs) {
+      const [x, y] = [peer(net.userNode[p.a]), peer(net.userNode[p.b])]
+      ;(partners[x] ??= new Set()).add(y)
+      ;(partners[y] ??= new Set()).add(x)
+    }
+    const truth: GroundTruth = {
+      userServing: net.nodes.filter(n => n.role === 'user').map(n => n.peerId),
+      partners: Object.fromEntries(Object.entries(partners).map(([k, v]) => [k, [...v]])),
+      origins: Object.fromEntries(frames.map(f => [f.frameId, peer(f.originNode)]))
+    }
+    const metrics = evaluate(obs, truth)
+    const perEnvelope = bytes.map(b => b / Math.max(1, delivered))
+    const userBytes = net.nodes.filter(n => n.role === 'user').map(n => perEnvelope[n.index])
+    const relayBytes = net.nodes.filter(n => n.role === 'relay').map(n => perEnvelope[n.index])
+    return {
+      date: new Date().toISOString(),
+      commit: git('merge-base HEAD main'),
+      delivery: delivery.name,
+      b: delivery.bucketBits ?? null,
+      N: scenario.nodes,
+      R: scenario.relays,
+      P: scenario.pairs.length,
+      messagesPerDirection: scenario.messagesPerDirection,
+      seed: scenario.seed,
+      quick,
+      m: metrics.anonymitySet,
+      partner: metrics.partner,
+      origin: metrics.origin,
+      partnerChanceBlind: 1 / (scenario.nodes - 1),
+      bytesPerNodePerEnvelope: { median: median(userBytes), mean: userBytes.reduce((a, b) => a + b, 0) / Math.max(1, userBytes.length), relaysMedian: median(relayBytes) },
+      sent: frames.length,
+      delivered,
+      spySaw: { topics: spy.topics().length, announcements: obs.announcements.length, frames: obs.frames.length, providers: obs.providers.length, providerLookups: obs.providerLookups.length, records: obs.records.length, inbound: obs.inbound.length }
+    }
+  } finally {
+    await spy.stop().catch(() => {})
+    await delivery.stop()
+  }
+}
+
+/**
+ * The deliveries the experiment runs: version 1 (one topic per pair). Version 2 adds one
+ * entry per b in {0, 2, 4} here.
+ */
+export const DELIVERIES: Array<() => Delivery> = [v1Delivery]
+
+export async function benchPrivacy (quick: boolean, progress: (s: string) => void): Promise<ScenarioResult[]> {
+  const rows: PrivacyRow[] = []
+  for (const make of DELIVERIES) rows.push(await runExperiment(make(), experimentSize(quick), quick, progress))
+  console.log('\nprivacy: a passive spy connected to every node\n')
+  printRows(rows)
+  const all = await appendRows(rows)
+  progress(`privacy: rows appended to bench/privacy/results.json, plot written to ${await renderPlot(all)}`)
+  return toScenarioResults(rows)
+}

@@ -1,0 +1,64 @@
+/**
+ * The plot for docs/PRIVACY.md: the spy's partner and origin precision, and the bytes each
+ * node read per delivered envelope, against b, drawn with vega-lite and rendered to SVG
+ * headless (vega's 'none' renderer, no canvas). Version 1 has no b: it is drawn as dashed
+ * reference lines. The newest full (not quick) row of each delivery and b is used.
+ */
+import { writeFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import * as vega from 'vega'
+import * as vl from 'vega-lite'
+import type { TopLevelSpec } from 'vega-lite'
+import type { PrivacyRow } from './report.js'
+
+export const PLOT_PATH = fileURLToPath(new URL('../../../docs/privacy-plot.svg', import.meta.url))
+
+interface Point { b: number | null, delivery: string, series: string, value: number }
+
+function latest (rows: PrivacyRow[]): PrivacyRow[] {
+  const pick = new Map<string, PrivacyRow>()
+  const full = rows.some(r => !r.quick) ? rows.filter(r => !r.quick) : rows
+  for (const r of full) pick.set(`${r.delivery}/${r.b ?? '-'}`, r)
+  return [...pick.values()]
+}
+
+export function plotSpec (rows: PrivacyRow[]): TopLevelSpec {
+  const points: Point[] = latest(rows).flatMap(r => [
+    { b: r.b, delivery: r.delivery, series: 'partner precision', value: r.partner.precision },
+    { b: r.b, delivery: r.delivery, series: 'origin precision', value: r.origin.precision },
+    { b: r.b, delivery: r.delivery, series: 'partner chance', value: r.partner.chance },
+    { b: r.b, delivery: r.delivery, series: 'origin chance', value: r.origin.chance },
+    { b: r.b, delivery: r.delivery, series: 'bytes/node/envelope', value: r.bytesPerNodePerEnvelope.median }
+  ]).filter(p => Number.isFinite(p.value))
+  const bucketed = points.filter(p => p.b !== null)
+  const reference = points.filter(p => p.b === null).map(p => ({ ...p, series: `${p.series} (${p.delivery})` }))
+  const x = { field: 'b', type: 'quantitative' as const, title: 'bucket bits b', scale: { domain: [0, 4] }, axis: { values: [0, 2, 4] } }
+  const panel = (title: string, filter: (s: string) => boolean, y: Record<string, unknown>): Record<string, unknown> => ({
+    title,
+    width: 320,
+    height: 220,
+    layer: [
+      { data: { values: bucketed.filter(p => filter(p.series)) }, mark: { type: 'line', point: true }, encoding: { x, y: { field: 'value', type: 'quantitative', ...y }, color: { field: 'series', type: 'nominal' } } },
+      { data: { values: reference.filter(p => filter(p.series)) }, mark: { type: 'rule', strokeDash: [6, 4] }, encoding: { y: { field: 'value', type: 'quantitative', ...y }, color: { field: 'series', type: 'nominal' } } }
+    ],
+    resolve: { scale: { color: 'independent' } }
+  })
+  const precision = (s: string): boolean => s.includes('precision') || s.includes('chance')
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: 'What a passive spy connected to every node guesses, and what each node carries',
+    hconcat: [
+      panel('spy precision (dashed: version 1)', precision, { title: 'precision', axis: { format: '%' }, scale: { domain: [0, 1] } }),
+      panel('bytes read per node per delivered envelope', s => s.startsWith('bytes'), { title: 'bytes' })
+    ],
+    resolve: { scale: { color: 'independent' } }
+  } as unknown as TopLevelSpec
+}
+
+export async function renderPlot (rows: PrivacyRow[], path = PLOT_PATH): Promise<string> {
+  const view = new vega.View(vega.parse(vl.compile(plotSpec(rows)).spec), { renderer: 'none' })
+  const svg = await view.toSVG()
+  view.finalize()
+  await writeFile(path, svg + '\n')
+  return path
+}
