@@ -53,7 +53,8 @@ test('the default config parses to the built-in defaults', () => {
 
 test('every field of the default config is set explicitly (it documents all of them)', () => {
   for (const name of ['secret:', 'users:', 'client:', 'network:', 'storage:', 'limits:', 'log:', '  listen:', '  announce:',
-    '  bootstrap:', '  path:', '  retention:', '  max_envelope_size:', '  max_peer_messages_per_second:', '  max_publish_queue:', '  level:']) {
+    '  bootstrap:', '  bucket_bits:', '  relay:', '  reachable:', '  frame_lifetime:', '  stamp_bits:', '  max_file_bytes:',
+    '  path:', '  retention:', '  relay_quota:', '  max_envelope_size:', '  max_peer_messages_per_second:', '  max_publish_queue:', '  level:']) {
     assert.match(DEFAULT_CONFIG_YAML, new RegExp(`^${name}`, 'm'), name)
   }
 })
@@ -223,8 +224,8 @@ test('fast-check: random values in every field only ever give a config or CONFIG
     secret: fc.oneof(fc.constant('./node.key'), leaf),
     users: leaf,
     client: section(['listen']),
-    network: section(['listen', 'announce', 'bootstrap']),
-    storage: section(['path', 'retention']),
+    network: section(['listen', 'announce', 'bootstrap', 'bucket_bits', 'relay', 'reachable', 'frame_lifetime', 'stamp_bits', 'max_file_bytes']),
+    storage: section(['path', 'retention', 'relay_quota']),
     limits: section(['max_envelope_size', 'max_peer_messages_per_second', 'max_publish_queue']),
     log: section(['level'])
   }, { requiredKeys: [] })

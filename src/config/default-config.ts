@@ -30,15 +30,36 @@ network:
   # behind NAT or a port forward). Empty: announce the listen addresses.
   announce: []
   # Nodes to connect to at start, each a multiaddr ending in /p2p/<PeerId>, such as
-  # /ip4/203.0.113.7/tcp/9801/p2p/12D3KooW...
+  # /ip4/203.0.113.7/tcp/9801/p2p/12D3KooW... Put relays here: a home node dials them first.
   bootstrap: []
+  # Bucket bits b (0 to 16), one value for the whole network: envelopes travel in 2^b shared
+  # buckets, and a bucket's members are the anonymity set. Fewer bits hide more and carry more
+  # bytes; docs/PRIVACY.md gives the formula. Changing it is a flag day for the network.
+  bucket_bits: 4
+  # A relay subscribes to and stores every bucket (needs bucket_bits <= 8) and announces itself
+  # in the DHT, so that home nodes, also those behind NAT, reach bucket peers through it.
+  relay: false
+  # false for a node behind NAT with no open port: it runs the DHT in client mode and only
+  # dials out (to relays). Relays must be reachable.
+  reachable: true
+  # How long frames live on the network (a frame with TTL class 0); network-wide.
+  frame_lifetime: 14d
+  # Proof of work: leading zero bits of a 1 KiB frame's stamp (one more per size class).
+  # Network-wide; the default costs about 5 ms of one core per 1 KiB frame.
+  stamp_bits: 4
+  # Largest file a user can send: every member of a bucket carries every byte of it.
+  max_file_bytes: 16MiB
 
 storage:
-  # LevelDB folder: envelopes, passports, registered topics and the libp2p peer store.
+  # LevelDB folder: frames, passports, registered topics and the libp2p peer store.
   path: ./data
-  # How long envelopes are kept for offline nodes and devices: a number of seconds or whole
-  # units d, h, m, s (14d, 36h, 1d12h). From 1s to 3650d.
-  retention: 14d
+  # How long mail for this node's users is kept after it arrived, for offline devices, even
+  # when its frame has expired on the network: a number of seconds or whole units d, h, m, s
+  # (30d, 36h, 1d12h). From 1s to 3650d. Mail no device has fetched yet is never deleted.
+  retention: 30d
+  # Space for frames this node only carries for others, shared out equally between the
+  # buckets it stores (oldest first within a bucket): a size such as 1GiB, 512MiB.
+  relay_quota: 1GiB
 
 limits:
   # Largest envelope accepted, in bytes (1 to 65536).

@@ -206,3 +206,28 @@ export function assertNoDuplicates (items: Array<{ value: string, path: string }
     seen.set(value, path)
   }
 }
+
+export function expectBoolean (value: unknown, path: string): boolean {
+  if (typeof value !== 'boolean') throw configInvalid(path, `must be true or false; got ${describeType(value)}`)
+  return value
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4 }
+
+/** A size in bytes: a whole number, or a whole number with B, KiB, MiB, GiB or TiB (16MiB). */
+export function expectSize (value: unknown, path: string, bounds: { min: number, max: number }): number {
+  let bytes: number | undefined
+  if (typeof value === 'number') bytes = value
+  else if (typeof value === 'string') {
+    const m = /^\s*(\d{1,15})\s*([a-zA-Z]*)\s*$/.exec(value)
+    const unit = SIZE_UNITS[(m?.[2] ?? 'x').toLowerCase()]
+    if (m !== null && unit !== undefined) bytes = Number(m[1]) * unit
+  }
+  if (bytes === undefined || !Number.isSafeInteger(bytes)) {
+    throw configInvalid(path, `must be a size such as 16MiB (units B, KiB, MiB, GiB, TiB) or a number of bytes; got ${describeType(value)}`)
+  }
+  if (bytes < bounds.min || bytes > bounds.max) {
+    throw configInvalid(path, `must be from ${bounds.min} to ${bounds.max} bytes; got ${JSON.stringify(value)}`)
+  }
+  return bytes
+}

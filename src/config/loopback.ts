@@ -13,6 +13,9 @@ export interface LoopbackConfigInit {
   users?: string[]
   retentionMs?: number
   limits?: Partial<NodeConfig['limits']>
+  /** overrides of the network section (bucket_bits, relay, stamp_bits, ...) */
+  network?: Partial<Omit<NodeConfig['network'], 'listen' | 'bootstrap'>>
+  relayQuotaBytes?: number
 }
 
 export function loopbackConfig (init: LoopbackConfigInit): NodeConfig {
@@ -22,8 +25,23 @@ export function loopbackConfig (init: LoopbackConfigInit): NodeConfig {
     secret: join(init.dir, 'node.key'),
     users: init.users ?? [],
     client: { listen: { host: '127.0.0.1', port: 0 } },
-    network: { listen: ['/ip4/127.0.0.1/tcp/0'], announce: [], bootstrap: init.bootstrap ?? [] },
-    storage: { path: join(init.dir, 'data'), retentionMs: init.retentionMs ?? CONFIG_DEFAULTS.retentionMs },
+    network: {
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      announce: [],
+      bootstrap: init.bootstrap ?? [],
+      bucketBits: CONFIG_DEFAULTS.bucketBits,
+      relay: CONFIG_DEFAULTS.relay,
+      reachable: CONFIG_DEFAULTS.reachable,
+      frameLifetimeMs: CONFIG_DEFAULTS.frameLifetimeMs,
+      stampBits: CONFIG_DEFAULTS.stampBits,
+      maxFileBytes: CONFIG_DEFAULTS.maxFileBytes,
+      ...init.network
+    },
+    storage: {
+      path: join(init.dir, 'data'),
+      retentionMs: init.retentionMs ?? CONFIG_DEFAULTS.retentionMs,
+      relayQuotaBytes: init.relayQuotaBytes ?? CONFIG_DEFAULTS.relayQuotaBytes
+    },
     limits: {
       maxEnvelopeSize: CONFIG_DEFAULTS.maxEnvelopeSize,
       maxPeerMessagesPerSecond: CONFIG_DEFAULTS.maxPeerMessagesPerSecond,
@@ -38,6 +56,10 @@ export interface LoopbackConfigYamlInit {
   /** device keys (hex) allowed on the client channel */
   users?: string[]
   bootstrap?: string[]
+  /** `network.relay: true` */
+  relay?: boolean
+  /** `network.reachable: false`: listens nowhere, only dials out (a home node behind NAT) */
+  reachable?: boolean
   /** a first comment line, without the '#' */
   comment?: string
 }
@@ -58,6 +80,8 @@ export function loopbackConfigYaml (init: LoopbackConfigYamlInit = {}): string {
     'network:',
     '  listen: [/ip4/127.0.0.1/tcp/0]',
     `  bootstrap: ${list(init.bootstrap)}`,
+    ...(init.relay === true ? ['  relay: true'] : []),
+    ...(init.reachable === false ? ['  reachable: false'] : []),
     'storage:',
     '  path: ./data',
     'log:',

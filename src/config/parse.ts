@@ -9,9 +9,9 @@ import { LineCounter, parseDocument, type YAMLError } from 'yaml'
 import { AsmtpError } from '../errors.js'
 import {
   assertNoDuplicates, configInvalid, expectDuration, expectHostPort, expectInteger, expectMultiaddr,
-  expectPath, expectPublicKeyHex, expectSection, expectStringList, fieldOf, isUnset
+  expectBoolean, expectPath, expectPublicKeyHex, expectSection, expectSize, expectStringList, fieldOf, isUnset
 } from './fields.js'
-import { CONFIG_BOUNDS, CONFIG_DEFAULTS, LOG_LEVELS, MAX_CONFIG_BYTES, type LogLevel, type NodeConfig } from './schema.js'
+import { CONFIG_BOUNDS, CONFIG_DEFAULTS, LOG_LEVELS, MAX_CONFIG_BYTES, type LogLevel, type NetworkConfig, type NodeConfig } from './schema.js'
 
 const TOP_FIELDS = ['secret', 'users', 'client', 'network', 'storage', 'limits', 'log'] as const
 
@@ -66,6 +66,33 @@ function integerOr (value: unknown, path: string, fallback: number, bounds: { mi
   return isUnset(value) ? fallback : expectInteger(value, path, bounds)
 }
 
+const NETWORK_FIELDS = ['listen', 'announce', 'bootstrap', 'bucket_bits', 'relay', 'reachable', 'frame_lifetime', 'stamp_bits', 'max_file_bytes'] as const
+
+function parseNetwork (network: Record<string, unknown>, networkListen: unknown): NetworkConfig {
+  const relayValue = fieldOf(network, 'relay')
+  const relay = isUnset(relayValue) ? CONFIG_DEFAULTS.relay : expectBoolean(relayValue, 'network.relay')
+  const reachableValue = fieldOf(network, 'reachable')
+  const reachable = isUnset(reachableValue) ? CONFIG_DEFAULTS.reachable : expectBoolean(reachableValue, 'network.reachable')
+  const bucketBits = integerOr(fieldOf(network, 'bucket_bits'), 'network.bucket_bits', CONFIG_DEFAULTS.bucketBits, CONFIG_BOUNDS.bucketBits)
+  if (relay && bucketBits > CONFIG_BOUNDS.relayBucketBits.max) {
+    throw configInvalid('network.bucket_bits', `a relay (network.relay: true) stores every bucket, so bucket_bits must be at most ${CONFIG_BOUNDS.relayBucketBits.max} (${2 ** CONFIG_BOUNDS.relayBucketBits.max} buckets); got ${bucketBits}`)
+  }
+  if (relay && !reachable) throw configInvalid('network.reachable', 'a relay must be reachable: home nodes dial it')
+  const lifetime = fieldOf(network, 'frame_lifetime')
+  const maxFile = fieldOf(network, 'max_file_bytes')
+  return {
+    listen: isUnset(networkListen) ? [...CONFIG_DEFAULTS.networkListen] : multiaddrList(networkListen, 'network.listen', false),
+    announce: multiaddrList(fieldOf(network, 'announce'), 'network.announce', false),
+    bootstrap: multiaddrList(fieldOf(network, 'bootstrap'), 'network.bootstrap', true),
+    bucketBits,
+    relay,
+    reachable,
+    frameLifetimeMs: isUnset(lifetime) ? CONFIG_DEFAULTS.frameLifetimeMs : expectDuration(lifetime, 'network.frame_lifetime', CONFIG_BOUNDS.frameLifetimeMs),
+    stampBits: integerOr(fieldOf(network, 'stamp_bits'), 'network.stamp_bits', CONFIG_DEFAULTS.stampBits, CONFIG_BOUNDS.stampBits),
+    maxFileBytes: isUnset(maxFile) ? CONFIG_DEFAULTS.maxFileBytes : expectSize(maxFile, 'network.max_file_bytes', CONFIG_BOUNDS.maxFileBytes)
+  }
+}
+
 /** Validates a config text into a NodeConfig. Throws AsmtpError CONFIG_INVALID naming the field. */
 export function parseConfig (yamlText: string, options: ParseConfigOptions): NodeConfig {
   const baseDir = resolve(options.baseDir)
@@ -82,12 +109,13 @@ export function parseConfig (yamlText: string, options: ParseConfigOptions): Nod
   const client = expectSection(fieldOf(top, 'client'), 'client', ['listen'])
   const clientListen = fieldOf(client, 'listen')
 
-  const network = expectSection(fieldOf(top, 'network'), 'network', ['listen', 'announce', 'bootstrap'])
+  const network = expectSection(fieldOf(top, 'network'), 'network', NETWORK_FIELDS)
   const networkListen = fieldOf(network, 'listen')
 
-  const storage = expectSection(fieldOf(top, 'storage'), 'storage', ['path', 'retention'])
+  const storage = expectSection(fieldOf(top, 'storage'), 'storage', ['path', 'retention', 'relay_quota'])
   const storagePath = fieldOf(storage, 'path')
   const retention = fieldOf(storage, 'retention')
+  const relayQuota = fieldOf(storage, 'relay_quota')
 
   const limits = expectSection(fieldOf(top, 'limits'), 'limits', ['max_envelope_size', 'max_peer_messages_per_second', 'max_publish_queue'])
   const log = expectSection(fieldOf(top, 'log'), 'log', ['level'])
@@ -104,14 +132,11 @@ export function parseConfig (yamlText: string, options: ParseConfigOptions): Nod
     client: {
       listen: isUnset(clientListen) ? { ...CONFIG_DEFAULTS.clientListen } : expectHostPort(clientListen, 'client.listen')
     },
-    network: {
-      listen: isUnset(networkListen) ? [...CONFIG_DEFAULTS.networkListen] : multiaddrList(networkListen, 'network.listen', false),
-      announce: multiaddrList(fieldOf(network, 'announce'), 'network.announce', false),
-      bootstrap: multiaddrList(fieldOf(network, 'bootstrap'), 'network.bootstrap', true)
-    },
+    network: parseNetwork(network, networkListen),
     storage: {
       path: expectPath(isUnset(storagePath) ? CONFIG_DEFAULTS.storagePath : storagePath, 'storage.path', baseDir),
-      retentionMs: isUnset(retention) ? CONFIG_DEFAULTS.retentionMs : expectDuration(retention, 'storage.retention', CONFIG_BOUNDS.retentionMs)
+      retentionMs: isUnset(retention) ? CONFIG_DEFAULTS.retentionMs : expectDuration(retention, 'storage.retention', CONFIG_BOUNDS.retentionMs),
+      relayQuotaBytes: isUnset(relayQuota) ? CONFIG_DEFAULTS.relayQuotaBytes : expectSize(relayQuota, 'storage.relay_quota', CONFIG_BOUNDS.relayQuotaBytes)
     },
     limits: {
       maxEnvelopeSize: integerOr(fieldOf(limits, 'max_envelope_size'), 'limits.max_envelope_size', CONFIG_DEFAULTS.maxEnvelopeSize, CONFIG_BOUNDS.maxEnvelopeSize),
