@@ -82,6 +82,9 @@ async function main (opts: Options): Promise<number> {
     output.print(`peer id: ${node.peerId}`)
     for (const addr of node.getMultiaddrs()) output.print(`listening: ${addr}`)
     if (node.clientAddress !== null) output.print(`client channel: ${node.clientAddress}`)
+    output.print(config.network.relay ? `relay: every bucket of ${2 ** config.network.bucketBits}` : `buckets: ${config.network.bucketBits} bits`)
+    node.host.addEventListener('peer:connect', (evt) => { output.info(`peer connected: ${evt.detail.toString()}`) })
+    node.host.addEventListener('peer:disconnect', (evt) => { output.info(`peer disconnected: ${evt.detail.toString()}`) })
     output.print('ready')
     await signals.signalled
   }

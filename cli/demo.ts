@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 /**
  * npm run demo: a small asmtp network on this machine. Three asmtpd processes on loopback (a
- * relay, and one node for each of alice and bob, both bootstrapping to the relay), two users
- * with their own folders; alice sends bob a message and a file, bob syncs and reads them, and
- * the file's bytes are compared. Every step is printed as the command a person would type, with
+ * relay, and one home node for each of alice and bob, which listen nowhere, as behind NAT, and
+ * dial only the relay: they never connect to each other), two users with their own folders;
+ * alice sends bob a message and a file, bob syncs and reads them, the file's bytes are
+ * compared, and each node's connections are printed. Every step is printed as the command a person would type, with
  * its output. Processes and temporary folders are removed on success, on failure and on Ctrl-C.
  * Exits 0 when everything arrived, 1 otherwise.
  */
@@ -77,15 +78,17 @@ async function step (who: string, program: Program, args: string[], env: Record<
 
 const asUser = async (u: User, args: string[], quiet = false): Promise<string> => await step(u.name, 'asmtp-cli', args, u.env, quiet)
 
-interface RunningNode { name: string, publicId: string, clientAddress: string, listen: string }
+interface RunningNode { name: string, publicId: string, peerId: string, clientAddress: string, listen: string, log: () => string }
 
-async function startNode (name: string, users: string[], bootstrap: string[]): Promise<RunningNode> {
+interface NodeRole { relay?: boolean, reachable?: boolean }
+
+async function startNode (name: string, users: string[], bootstrap: string[], role: NodeRole = {}): Promise<RunningNode> {
   await mkdir(join(work, name))
   await step('operator', 'asmtpd-cli', ['generate-new-key', '--output', `${name}/node.key`])
-  const yaml = loopbackConfigYaml({ comment: `${name}: asmtpd-cli default-config documents every field`, users, bootstrap })
+  const yaml = loopbackConfigYaml({ comment: `${name}: asmtpd-cli default-config documents every field`, users, bootstrap, ...role })
   await writeFile(join(work, name, 'config.yaml'), yaml)
   say(`operator$ asmtpd --config ${name}/config.yaml &`)
-  const child = launch('asmtpd', ['--config', `${name}/config.yaml`])
+  const child = launch('asmtpd', ['--config', `${name}/config.yaml`, '--log-level', 'info'])
   let out = ''
   let err = ''
   child.stderr?.setEncoding('utf8').on('data', (c: string) => { err += c })
@@ -98,12 +101,19 @@ async function startNode (name: string, users: string[], bootstrap: string[]): P
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${name} exited with ${code}: ${err.trim()}`)) })
   })
   say(indent(out))
-  const field = (re: RegExp): string => {
-    const value = re.exec(out)?.[1]
+  const field = (re: RegExp, fallback?: string): string => {
+    const value = re.exec(out)?.[1] ?? fallback
     if (value === undefined) throw new Error(`${name} did not print ${re.source}`)
     return value
   }
-  return { name, publicId: field(/^asmtpd public id: (\S+)$/m), clientAddress: field(/^client channel: (\S+)$/m), listen: field(/^listening: (\S+)$/m) }
+  return {
+    name,
+    publicId: field(/^asmtpd public id: (\S+)$/m),
+    peerId: field(/^peer id: (\S+)$/m),
+    clientAddress: field(/^client channel: (\S+)$/m),
+    listen: field(/^listening: (\S+)$/m, ''),
+    log: () => err
+  }
 }
 
 function connectTo (u: User, node: RunningNode): void {
@@ -127,10 +137,12 @@ async function main (): Promise<number> {
   const bobKey = keyOf(await asUser(bob, ['init', '--alias', 'bob']))
   say()
 
-  say('# 2. three nodes: a relay, and a node for each user that lets in its user\'s device key')
-  const relay = await startNode('relay', [], [])
-  const nodeA = await startNode('node-alice', [aliceKey], [relay.listen])
-  const nodeB = await startNode('node-bob', [bobKey], [relay.listen])
+  say('# 2. three nodes: a relay, and a home node for each user that lets in its user\'s device key;')
+  say('#    the home nodes listen nowhere (as behind NAT) and dial only the relay')
+  const relay = await startNode('relay', [], [], { relay: true })
+  const nodeA = await startNode('node-alice', [aliceKey], [relay.listen], { reachable: false })
+  const nodeB = await startNode('node-bob', [bobKey], [relay.listen], { reachable: false })
+  nodes.push(relay, nodeA, nodeB)
   connectTo(alice, nodeA)
   connectTo(bob, nodeB)
   say()
@@ -177,9 +189,26 @@ async function main (): Promise<number> {
     say('the bytes differ')
     return 1
   }
-  say('identical: the demo worked')
+  say('identical')
+  say()
+
+  say('# 7. who connected to whom: alice\'s and bob\'s nodes never met, the relay carried the mail')
+  const nameOf = (peer: string): string => nodes.find(n => n.peerId === peer)?.name ?? peer
+  let met = false
+  for (const n of nodes) {
+    const peers = [...new Set([...n.log().matchAll(/^peer connected: (\S+)$/gm)].map(m => nameOf(m[1] ?? '')))]
+    say(`${n.name} connected to: ${peers.length === 0 ? 'nobody' : peers.join(', ')}`)
+    if ((n === nodeA && peers.includes(nodeB.name)) || (n === nodeB && peers.includes(nodeA.name))) met = true
+  }
+  if (met) {
+    say('alice\'s and bob\'s nodes connected to each other')
+    return 1
+  }
+  say('the demo worked')
   return 0
 }
+
+const nodes: RunningNode[] = []
 
 async function stopChildren (): Promise<void> {
   await Promise.all([...children].map(async (child) => {

@@ -50,9 +50,9 @@ export type AsmtpErrorCode =
   | 'FRAME_BAD_VERSION'
   | 'FRAME_TRUNCATED'
   | 'FRAME_BAD_TTL'
+  | 'FRAME_BAD_TIME'
   | 'STAMP_QUEUE_FULL'
   | 'STAMP_POOL_CLOSED'
-  | 'STAMP_NOT_FOUND'
   // transport, node and client channel
   | 'FRAME_TOO_LARGE'
   | 'FRAME_INVALID'

@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { AsmtpError, Ed25519KeyPair, toHex } from '../src/index.js'
 import { connectClient, type ClientConnection } from '../src/channel/index.js'
-import { openFrame } from '../src/frame/index.js'
+import { decodeFrame, openFrame } from '../src/frame/index.js'
 import type { AsmtpNode } from '../src/node/index.js'
 import { createTestnet, waitFor, type TestNode } from './helpers/testnet.js'
 import { aliceToBob, makePair } from './helpers/pair.js'
@@ -29,7 +29,8 @@ test('devices reach their own nodes over the client channel and mail crosses the
     await bob.registerTopic(pair.topic.topic, pair.topic.key)
     const pushed: Uint8Array[] = []
     const unwatch = await bob.watch((e) => { pushed.push(e.data) })
-    await waitFor(() => a.node.topicPeers(pair.topic.topic).includes(b.node.peerId), 'the two nodes to meet')
+    const bucket = a.node.bucketOf(pair.topic.topic)
+    await waitFor(() => [a, b].every(t => t.node.bucketPeers(bucket).length > 0), 'both nodes in the bucket mesh')
     const envelope = aliceToBob(pair, 'over the client channel')
     const r = await alice.publish(pair.topic.topic, envelope)
     assert.equal(r.stored, true)
@@ -38,7 +39,8 @@ test('devices reach their own nodes over the client channel and mail crosses the
     assert.equal(new TextDecoder().decode(opened.message.body), 'over the client channel')
     const page = await bob.query(pair.topic.topic, 0n)
     assert.equal(page.envelopes.length, 1)
-    assert.deepEqual(page.envelopes[0].data, envelope)
+    // the node stamped the frame: same envelope, a nonce of its own
+    assert.deepEqual(decodeFrame(page.envelopes[0].data).envelope, decodeFrame(envelope).envelope)
     await unwatch()
 
     // a device not in users is refused before any request is handled

@@ -1,9 +1,10 @@
 /**
  * The libp2p host of a mail node (DESIGN.md "Node network", STACK.md "libp2p on loopback"):
- * TCP (IPv4 and IPv6), noise, yamux, identify, ping, bootstrap, kad-dht in server mode on a
- * private protocol id, and gossipsub with StrictNoSign, content-hash message ids, publishing to
- * zero peers allowed and floodsub off. Peer store and DHT records live in the node's LevelDB
- * (the datastore passed in).
+ * TCP (IPv4 and IPv6), noise, yamux, identify, ping, bootstrap, kad-dht on a private protocol id
+ * (client mode for a node that is not reachable), and gossipsub with StrictNoSign, message id =
+ * SHA-256 of the frame, floodPublish and floodsub off, peer exchange on prune, and an inbound
+ * limit that holds an IWANT reply of several 64 KiB frames. Peer store and DHT records live in
+ * the node's LevelDB (the datastore passed in).
  */
 import { createHash } from 'node:crypto'
 import { createLibp2p, type Libp2p } from 'libp2p'
@@ -14,6 +15,7 @@ import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { bootstrap } from '@libp2p/bootstrap'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
+import { createTopicScoreParams } from '@libp2p/gossipsub/score'
 import { kadDHT, passthroughMapper, type KadDHT, type SelectFn, type ValidateFn } from '@libp2p/kad-dht'
 import type { PrivateKey } from '@libp2p/interface'
 import { withTimeout } from './tasks.js'
@@ -23,7 +25,8 @@ import type { Datastore } from 'interface-datastore'
 import type { Message } from '@libp2p/gossipsub'
 
 export const DHT_PROTOCOL = '/asmtp/kad/1.0.0'
-export const GOSSIPSUB_MAX_DATA_BYTES = 65536 + 1024
+/** One inbound gossipsub RPC: an IWANT reply of up to 64 frames of 64 KiB, with framing. */
+export const GOSSIPSUB_MAX_DATA_BYTES = 64 * (65536 + 64) + 64 * 1024
 export const GOSSIPSUB_MAX_OUTBOUND_BUFFER_BYTES = 32 * 1024 * 1024
 export const DRAIN_WAIT_MS = 10_000
 export const INBOUND_CONNECTIONS_PER_SECOND_PER_HOST = 100
@@ -131,6 +134,47 @@ export async function waitForOutboundDrain (pubsub: GossipSub, options: Outbound
   }
 }
 
+/**
+ * Scores a bucket topic: frames that fail the shape, stamp or rate checks (a validator reject)
+ * lower the sender's score, which gossipsub only counts on topics that have score parameters.
+ * Gossipsub reads its parameters per topic at scoring time; the table is set when the node
+ * joins a bucket (an internal field, as the options only take topics known at creation).
+ */
+export function scoreBucketTopic (pubsub: GossipSub, topic: string): void {
+  const params = (pubsub as unknown as { score?: { params?: { topics?: Record<string, unknown> } } }).score?.params
+  if (params?.topics === undefined || params.topics[topic] !== undefined) return
+  params.topics[topic] = createTopicScoreParams({
+    topicWeight: 1,
+    timeInMeshWeight: 0.01,
+    timeInMeshQuantum: 1000,
+    timeInMeshCap: 100,
+    firstMessageDeliveriesWeight: 0.1,
+    firstMessageDeliveriesDecay: 0.9,
+    firstMessageDeliveriesCap: 100,
+    // a quiet bucket is normal: no penalty for delivering little
+    meshMessageDeliveriesWeight: 0,
+    meshFailurePenaltyWeight: 0,
+    invalidMessageDeliveriesWeight: -4,
+    invalidMessageDeliveriesDecay: 0.9
+  })
+}
+
+/** Methods of gossipsub's class that its exported interface leaves out. */
+interface GossipSubExtras {
+  getMeshPeers?: (topic: string) => string[]
+  getScore?: (peerId: string) => number
+}
+
+/** The bucket's mesh peers (PeerId strings): where a publish goes with floodPublish off. */
+export function meshPeers (pubsub: GossipSub, topic: string): string[] {
+  return (pubsub as unknown as GossipSubExtras).getMeshPeers?.(topic) ?? pubsub.getSubscribers(topic).map(String)
+}
+
+/** Gossipsub's score of a peer (0 when unknown). */
+export function peerScore (pubsub: GossipSub, peerId: string): number {
+  return (pubsub as unknown as GossipSubExtras).getScore?.(peerId) ?? 0
+}
+
 // a type alias, not an interface: libp2p's ServiceMap needs an index signature
 export type AsmtpServices = {
   identify: Identify
@@ -147,6 +191,10 @@ export interface Libp2pInit {
   listen: string[]
   announce?: string[]
   bootstrap?: string[]
+  /** false: the DHT runs in client mode (a node behind NAT) @default true */
+  dhtServer?: boolean
+  /** hand out peers when pruning a mesh (relays: it is how home nodes find bucket peers) @default true */
+  doPX?: boolean
   validators: Record<string, ValidateFn>
   selectors: Record<string, SelectFn>
 }
@@ -194,7 +242,7 @@ export async function createAsmtpLibp2p (init: Libp2pInit): Promise<AsmtpLibp2p>
       ping: ping(),
       dht: kadDHT({
         protocol: DHT_PROTOCOL,
-        clientMode: false,
+        clientMode: init.dhtServer === false,
         peerInfoMapper: passthroughMapper,
         validators: init.validators,
         selectors: init.selectors,
@@ -204,6 +252,8 @@ export async function createAsmtpLibp2p (init: Libp2pInit): Promise<AsmtpLibp2p>
         globalSignaturePolicy: 'StrictNoSign',
         msgIdFn: messageId,
         allowPublishToZeroTopicPeers: true,
+        floodPublish: false,
+        doPX: init.doPX ?? true,
         ignoreDuplicatePublishError: true,
         fallbackToFloodsub: false,
         emitSelf: false,
@@ -212,6 +262,8 @@ export async function createAsmtpLibp2p (init: Libp2pInit): Promise<AsmtpLibp2p>
         maxOutboundBufferSize: GOSSIPSUB_MAX_OUTBOUND_BUFFER_BYTES,
         messageProcessingConcurrency: 64,
         scoreParams: { IPColocationFactorWhitelist: new Set(COLOCATION_WHITELIST) },
+        // peer exchange from any peer not below zero: a node learns bucket peers from relays
+        scoreThresholds: { acceptPXThreshold: 0 },
         // read a peer's next RPC only once the last one is handled: the receiver's pace reaches
         // the sender through yamux flow control instead of piling up unvalidated messages here
         awaitRpcHandler: true

@@ -1,15 +1,16 @@
 /**
  * createTestnet(n): n real asmtp nodes in this process, each with its own libp2p host on
- * 127.0.0.1 port 0 (real TCP), its own LevelDB in a temporary folder, and teardown. Nodes can
- * be stopped and started again from the same storage and key (store-and-forward tests).
+ * 127.0.0.1 port 0 (real TCP), its own LevelDB in a temporary folder, and teardown. In a star,
+ * node 0 is a relay (it carries every bucket) and the others are home nodes bootstrapped to
+ * it. Nodes can be stopped and started again from the same storage and key.
  */
 import '../../src/polyfill.js'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Ed25519KeyPair } from '../../src/crypto/index.js'
-import { loopbackConfig, type NodeConfig } from '../../src/config/index.js'
-import { AsmtpNode, type EnvelopeEvent } from '../../src/node/index.js'
+import { loopbackConfig, type LoopbackConfigInit, type NodeConfig } from '../../src/config/index.js'
+import { AsmtpNode, type AsmtpNodeInit, type EnvelopeEvent } from '../../src/node/index.js'
 
 export type Topology = 'star' | 'chain' | 'none'
 
@@ -17,9 +18,23 @@ export interface TestnetInit {
   topology?: Topology
   /** overrides for every node's limits */
   limits?: Partial<NodeConfig['limits']>
-  rendezvousIntervalMs?: number
+  /** overrides of every node's network section (bucket_bits, stamp_bits, ...) */
+  network?: Partial<Omit<NodeConfig['network'], 'listen' | 'bootstrap' | 'relay'>>
+  /** node 0 of a star is a relay @default true */
+  relayCenter?: boolean
+  /** home nodes (not node 0 of a star) listen nowhere and only dial out, as behind NAT @default false */
+  homesUnreachable?: boolean
+  relayQuotaBytes?: number
   /** device keys (hex) allowed on every node's client channel */
   users?: string[]
+  /** extra AsmtpNode options (intervals) */
+  node?: Omit<AsmtpNodeInit, 'config' | 'nodeKey'>
+}
+
+export interface AddOptions {
+  relay?: boolean
+  reachable?: boolean
+  network?: Partial<Omit<NodeConfig['network'], 'listen' | 'bootstrap'>>
 }
 
 export interface TestNode {
@@ -28,6 +43,7 @@ export interface TestNode {
   readonly dir: string
   node: AsmtpNode
   bootstrap: string[]
+  options: AddOptions
   /** every envelope event this node emitted since it was (re)started */
   received: EnvelopeEvent[]
 }
@@ -39,22 +55,23 @@ export interface Testnet {
   /** starts node i again from the same storage and key (bootstrap to the given addresses) */
   restart: (i: number, bootstrap?: string[]) => Promise<AsmtpNode>
   /** adds one more node bootstrapped to `bootstrap` */
-  add: (bootstrap: string[]) => Promise<TestNode>
+  add: (bootstrap: string[], options?: AddOptions) => Promise<TestNode>
   teardown: () => Promise<void>
 }
 
-export function testConfig (dir: string, bootstrap: string[], limits: Partial<NodeConfig['limits']> = {}, users: string[] = []): NodeConfig {
+export function testConfig (dir: string, bootstrap: string[], limits: Partial<NodeConfig['limits']> = {}, users: string[] = [], network: LoopbackConfigInit['network'] = {}, relayQuotaBytes?: number): NodeConfig {
   // tests raise the per-peer gossip rate: their floods are bursts from one peer
-  return loopbackConfig({ dir, bootstrap, users, limits: { maxPeerMessagesPerSecond: 10_000, ...limits } })
+  return loopbackConfig({ dir, bootstrap, users, limits: { maxPeerMessagesPerSecond: 10_000, ...limits }, network, ...(relayQuotaBytes === undefined ? {} : { relayQuotaBytes }) })
 }
 
 export async function createTestnet (n: number, init: TestnetInit = {}): Promise<Testnet> {
   const topology = init.topology ?? 'star'
   const nodes: TestNode[] = []
-  const rendezvousIntervalMs = init.rendezvousIntervalMs ?? 500
 
   async function boot (t: TestNode): Promise<AsmtpNode> {
-    const node = new AsmtpNode({ config: testConfig(t.dir, t.bootstrap, init.limits, init.users), nodeKey: t.key, rendezvousIntervalMs })
+    const network = { ...init.network, ...t.options.network, relay: t.options.relay ?? false, reachable: t.options.reachable ?? true }
+    const config = testConfig(t.dir, t.bootstrap, init.limits, init.users, network, init.relayQuotaBytes)
+    const node = new AsmtpNode({ peerUpkeepIntervalMs: 1000, ...init.node, config, nodeKey: t.key })
     t.received = []
     node.on('envelope', (e) => { t.received.push(e) })
     await node.start()
@@ -62,9 +79,9 @@ export async function createTestnet (n: number, init: TestnetInit = {}): Promise
     return node
   }
 
-  async function add (bootstrap: string[]): Promise<TestNode> {
+  async function add (bootstrap: string[], options: AddOptions = {}): Promise<TestNode> {
     const dir = await mkdtemp(join(tmpdir(), 'asmtp-testnet-'))
-    const t = { index: nodes.length, key: Ed25519KeyPair.generate(), dir, bootstrap, received: [] } as unknown as TestNode
+    const t = { index: nodes.length, key: Ed25519KeyPair.generate(), dir, bootstrap, options, received: [] } as unknown as TestNode
     nodes.push(t)
     await boot(t)
     return t
@@ -90,7 +107,9 @@ export async function createTestnet (n: number, init: TestnetInit = {}): Promise
       let bootstrap: string[] = []
       if (i > 0 && topology === 'star') bootstrap = [nodes[0].node.getMultiaddrs()[0]]
       if (i > 0 && topology === 'chain') bootstrap = [nodes[i - 1].node.getMultiaddrs()[0]]
-      await add(bootstrap)
+      const center = i === 0 && topology === 'star'
+      const relay = center && (init.relayCenter ?? true)
+      await add(bootstrap, { relay, reachable: center || init.homesUnreachable !== true })
     }
   } catch (err) {
     await testnet.teardown()

@@ -1,0 +1,118 @@
+/**
+ * The path of a frame a device hands its node (DESIGN.md "What travels"): the node checks the
+ * frame's shape, MAC and time against the registered topic, stamps it off the event loop (the
+ * device never computes stamps), stores it as matched mail (so the node's other devices see it
+ * at once), then hands it to gossipsub through a bounded queue with back-pressure.
+ *
+ * The stamp search is deterministic (the smallest nonce from 0 up), so a device that publishes
+ * the same unstamped frame again gets the same stamped frame, which the store dedupes.
+ */
+import { AsmtpError } from '../errors.js'
+import { checkFrameTime, decodeFrame, frameHash, verifyFrameMac, type StampPool } from '../frame/index.js'
+import type { GossipSub } from '@libp2p/gossipsub'
+import type { Buckets } from './buckets.js'
+import type { Intake } from './intake.js'
+import { meshPeers, waitForOutboundDrain } from './libp2p.js'
+
+/** Publishes handed to gossipsub at once; the rest wait in the queue. */
+const MAX_PUBLISH_CONCURRENCY = 32
+
+export interface PublishResult { stored: boolean, seq: bigint, hash: Uint8Array }
+
+export interface PublisherInit {
+  buckets: Buckets
+  intake: Intake
+  pool: StampPool
+  pubsub: () => GossipSub
+  bucketBits: number
+  stampBits: number
+  frameLifetimeMs: number
+  maxEnvelopeBytes: number
+  maxQueue: number
+  /** aborts waits when the node stops */
+  signal: () => AbortSignal
+  running: () => boolean
+  now?: () => number
+}
+
+export class Publisher {
+  private readonly init: PublisherInit
+  private queue: Array<() => Promise<void>> = []
+  private publishing = 0
+  private pending = 0
+  private readonly now: () => number
+
+  constructor (init: PublisherInit) {
+    this.init = init
+    this.now = init.now ?? Date.now
+  }
+
+  /**
+   * Publishes a device's frame on a registered topic. Resolves when gossipsub has it (or at once
+   * when the node already held it); QUEUE_FULL when too many wait (back-pressure for the caller).
+   */
+  async publish (topic: Uint8Array, data: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<PublishResult> {
+    const t = this.init.buckets.topic(topic)
+    if (t === undefined) throw new AsmtpError('NOT_FOUND', 'topic is not registered on this node')
+    const frame = decodeFrame(data, { maxEnvelopeBytes: this.init.maxEnvelopeBytes })
+    if (!verifyFrameMac(frame, { topic: t.topic, key: t.key })) throw new AsmtpError('ENVELOPE_BAD_MAC', 'envelope MAC does not match the topic key, hour and TTL class')
+    const time = checkFrameTime(frame.hour, frame.ttlClass, this.init.frameLifetimeMs, this.now())
+    if (time !== 'ok') throw new AsmtpError('FRAME_BAD_TIME', `frame hour is not current (${time}); seal it again`)
+    if (this.pending >= this.init.maxQueue) {
+      throw new AsmtpError('QUEUE_FULL', `publish queue is full (${this.init.maxQueue}); retry later`)
+    }
+    this.pending++
+    try {
+      const bucket = this.init.buckets.bucketOf(topic)
+      const stamped = await this.init.pool.stamp(data, { bucketBits: this.init.bucketBits, bucket, stampBits: this.init.stampBits, ...(options.signal === undefined ? {} : { signal: options.signal }) })
+      const hash = frameHash(stamped)
+      const verdict = await this.init.intake.store(frame, stamped, hash, bucket, 'local', topic)
+      if (verdict.result === 'duplicate') return { stored: false, seq: verdict.seq ?? 0n, hash }
+      if (verdict.result !== 'accept') throw new AsmtpError('STORE_ERROR', `frame not stored: ${verdict.reason}`)
+      await this.gossip(this.init.buckets.topicName(bucket), stamped)
+      return { stored: true, seq: verdict.seq ?? 0n, hash }
+    } finally {
+      this.pending--
+    }
+  }
+
+  /** Sends a stored frame to the bucket's mesh peers, waiting while their streams are full. */
+  async gossip (name: string, data: Uint8Array): Promise<void> {
+    const pubsub = this.init.pubsub()
+    await waitForOutboundDrain(pubsub, { peers: meshPeers(pubsub, name), signal: this.init.signal() })
+    await new Promise<void>((resolve, reject) => {
+      this.queue.push(async () => {
+        if (!this.init.running()) {
+          reject(new AsmtpError('NOT_STARTED', 'node stopped before the frame was sent; it is stored and goes out by catch-up'))
+          return
+        }
+        try {
+          await pubsub.publish(name, data)
+          resolve()
+        } catch (err) {
+          reject(err instanceof Error ? err : new Error(String(err)))
+        }
+      })
+      this.drain()
+    })
+  }
+
+  /** Runs what is queued (the node stops: every waiting publish settles). */
+  async flush (): Promise<void> {
+    const queued = this.queue
+    this.queue = []
+    await Promise.allSettled(queued.map(async job => { await job() }))
+  }
+
+  private drain (): void {
+    while (this.publishing < MAX_PUBLISH_CONCURRENCY && this.queue.length > 0) {
+      const job = this.queue.shift()
+      if (job === undefined) break
+      this.publishing++
+      void job().finally(() => {
+        this.publishing--
+        this.drain()
+      })
+    }
+  }
+}
