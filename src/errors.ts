@@ -61,6 +61,10 @@ export type AsmtpErrorCode =
   | 'CONFIG_INVALID'
   | 'STORE_ERROR'
   | 'TOPIC_NOT_REGISTERED'
+  // catch-up v2 by inventory (src/node/catchup/)
+  | 'CATCHUP_BAD_VERSION'
+  | 'CATCHUP_BAD_ORDER'
+  | 'CATCHUP_UNASKED_FRAME'
   | 'INTERNAL'
   // mail client library (src/client): accounts, contacts, device sync, sending
   | 'ACCOUNT_EXISTS'
