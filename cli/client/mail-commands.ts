@@ -60,7 +60,7 @@ function printReport (out: CliOutput, report: SyncReport): number {
   for (const u of report.updates) out.info(`${safeText(u.alias)}'s passport changed${u.sharedKeyChanged ? ': new shared key, topics updated' : ''}`)
   if (report.resent.length > 0) out.info(`${report.resent.length} message(s) without a receipt were sent again`)
   for (const r of report.undeliverable) out.warn(`could not deliver your message to ${safeText(r.alias)} of ${new Date(r.time).toISOString()} (no receipt): send it again later or by other means`)
-  if (report.unreadable > 0) out.info(`${report.unreadable} envelope(s) did not open for this device`)
+  if (report.unreadable > 0) out.info(`${report.unreadable} envelope(s) did not open for this device (mail your other devices sent)`)
   for (const r of report.rejected) out.error(r.message)
   return report.rejected.length > 0 ? 1 : 0
 }

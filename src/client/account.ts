@@ -348,7 +348,8 @@ export class Account {
         .sort((a, b) => a.r.time - b.r.time || a.i - b.i)
         .map(({ r }): InboxMessage => {
           const key = messageKey(r.contact, r.id)
-          const m: InboxMessage = { ...r, read: r.direction === 'out' || ctx.sync.marks[key]?.read !== undefined }
+          const alias = ctx.state.contacts.find(c => c.passportId === r.contact)?.alias ?? r.alias
+          const m: InboxMessage = { ...r, alias, read: r.direction === 'out' || ctx.sync.marks[key]?.read !== undefined }
           if (r.direction === 'out') {
             const d = ctx.sync.delivery[key]
             m.status = d === undefined ? 'waiting' : d.delivered !== null ? 'delivered' : d.failedAt !== null ? 'undeliverable' : 'waiting'

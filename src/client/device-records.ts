@@ -143,7 +143,9 @@ function applyRemove (ctx: Context, passportId: string, clock: Clock): boolean {
 export async function applyRecords (ctx: Context, records: ReadonlyArray<DeviceRecord | { type: 'unknown', raw: unknown }>, by: string): Promise<AppliedRecords> {
   const out: AppliedRecords = { contactsChanged: false, sent: [], deleted: [] }
   const own = ctx.state.passportId
-  for (const r of records) {
+  // contacts first, so that a sent copy in the same batch finds its contact
+  const isContactRecord = (r: { type: string }): boolean => r.type === 'contacts' || r.type === 'contact-added' || r.type === 'contact-removed'
+  for (const r of [...records.filter(isContactRecord), ...records.filter(r => !isContactRecord(r))]) {
     switch (r.type) {
       case 'unknown':
         ctx.sync.unknown.push(r.raw)
