@@ -7,7 +7,8 @@ import { fork, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
 import { Ed25519KeyPair, generateX25519, toHex } from '../src/index.js'
-import { envelopeHash, sealEnvelope } from '../src/envelope/index.js'
+import { envelopeHash } from '../src/envelope/index.js'
+import { sealFrame } from '../src/frame/index.js'
 import { connectClient, type ClientConnection } from '../src/channel/index.js'
 import { deriveTopic } from '../src/topic/index.js'
 import { nowMs, summary } from './stats.js'
@@ -408,7 +409,7 @@ export async function benchEndToEnd (quick: boolean, progress: (s: string) => vo
       waiter?.()
     })
     await waitSubscribed(workers[0], workers[1].peerId, 60_000, toHex(topic.topic))
-    const seal = (): Uint8Array => sealEnvelope({ sender: a, recipientPublic: b.publicKey, topic, contentType: 'text/plain', body: randomBytes(200) })
+    const seal = (): Uint8Array => sealFrame({ sender: a, recipientPublic: b.publicKey, topic, contentType: 'text/plain', body: randomBytes(200) })
     progress(`end to end: latency, ${count} messages one at a time`)
     const samples: number[] = []
     for (let i = 0; i < count + 20; i++) {

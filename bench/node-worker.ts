@@ -18,7 +18,8 @@ import { identify } from '@libp2p/identify'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { multiaddr } from '@multiformats/multiaddr'
 import { Ed25519KeyPair, fromHex, toHex, x25519KeyPairFromSecret } from '../src/index.js'
-import { sealEnvelope, envelopeHash } from '../src/envelope/index.js'
+import { envelopeHash } from '../src/envelope/index.js'
+import { decodeFrame, sealFrame, GOSSIP_FRAME_HEADER_BYTES } from '../src/frame/index.js'
 import { envelopeMac } from '../src/envelope/mac.js'
 import { AsmtpNode } from '../src/node/index.js'
 import { waitForOutboundDrain } from '../src/node/libp2p.js'
@@ -149,7 +150,7 @@ async function handle (req: Request): Promise<unknown> {
     }
     case 'publish-to': {
       const topic = { topic: fromHex(req.topic as string, 32), key: fromHex(req.key as string, 32) }
-      const data = sealEnvelope({ sender: x25519KeyPairFromSecret(fromHex(req.senderSecret as string, 32)), recipientPublic: fromHex(req.recipientPublic as string, 32), topic, contentType: 'text/plain', body: randomBytes(200) })
+      const data = sealFrame({ sender: x25519KeyPairFromSecret(fromHex(req.senderSecret as string, 32)), recipientPublic: fromHex(req.recipientPublic as string, 32), topic, contentType: 'text/plain', body: randomBytes(200) })
       const t = now()
       await asmtp!.publish(topic.topic, data)
       return { hash: toHex(envelopeHash(data)), t }
@@ -192,11 +193,11 @@ async function handle (req: Request): Promise<unknown> {
         // A few real sealed envelopes, then distinct variants with a correct MAC: the relaying
         // node checks shape and MAC only (it cannot open envelopes), so its work is the same,
         // and preparing 10^5 envelopes does not take minutes of the sender's CPU.
-        const seeds = Array.from({ length: 16 }, () => sealEnvelope({ sender, recipientPublic, topic, contentType: 'application/octet-stream', body }))
+        const seeds = Array.from({ length: 16 }, () => sealFrame({ sender, recipientPublic, topic, contentType: 'application/octet-stream', body }))
         prepared = Array.from({ length: n }, (_, i) => {
           const wire = new Uint8Array(seeds[i % seeds.length])
           new DataView(wire.buffer).setUint32(wire.length - 64, i)
-          wire.set(envelopeMac(topic, wire.subarray(0, wire.length - 32)), wire.length - 32)
+          wire.set(envelopeMac(topic, decodeFrame(wire), wire.subarray(GOSSIP_FRAME_HEADER_BYTES, wire.length - 32)), wire.length - 32)
           return wire
         })
       } else {

@@ -46,6 +46,13 @@ export type AsmtpErrorCode =
   | 'ENVELOPE_BAD_MAC'
   | 'ENVELOPE_BODY_TOO_LARGE'
   | 'ENVELOPE_WRONG_SENDER'
+  // gossip frames and stamps (src/frame)
+  | 'FRAME_BAD_VERSION'
+  | 'FRAME_TRUNCATED'
+  | 'FRAME_BAD_TTL'
+  | 'STAMP_QUEUE_FULL'
+  | 'STAMP_POOL_CLOSED'
+  | 'STAMP_NOT_FOUND'
   // transport, node and client channel
   | 'FRAME_TOO_LARGE'
   | 'FRAME_INVALID'

@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { connectClient, deriveTopic, fromHex, generateX25519, sealEnvelope } from '../src/index.js'
+import { connectClient, deriveTopic, fromHex, generateX25519, sealFrame } from '../src/index.js'
 import { TEXT_CONTENT_TYPE } from '../src/client/index.js'
 import { loopbackConfigYaml } from '../src/config/index.js'
 import { loadDevice, loadSharedKeys, pathsFor } from '../src/client/account-files.js'
@@ -262,7 +262,7 @@ test('a message sealed by a key that is not the contact\'s is reported and not s
   const state = JSON.parse(await readFile(paths.state, 'utf8')) as { contacts: Array<{ keys: Array<{ publicKey: string }> }> }
   const bobPublic = state.contacts[0].keys[0].publicKey
   const topic = deriveTopic(mine.secretKey, fromHex(bobPublic))
-  const forged = sealEnvelope({ sender: generateX25519(), recipientPublic: fromHex(bobPublic), topic, contentType: TEXT_CONTENT_TYPE, body: new TextEncoder().encode('trust me, I am alice') })
+  const forged = sealFrame({ sender: generateX25519(), recipientPublic: fromHex(bobPublic), topic, contentType: TEXT_CONTENT_TYPE, body: new TextEncoder().encode('trust me, I am alice') })
   const conn = await connectClient({ host: '127.0.0.1', port: Number(nodes.a.clientAddress.split(':')[1]), remoteId: nodes.a.publicId, device })
   try {
     await conn.publish(topic.topic, forged)

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import {
   AsmtpError, Ed25519KeyPair, createPassport, createRegistrationRequest, deriveTopic, fromHex, generateX25519, maxBodyBytes,
-  openEnvelope, sealEnvelope, sha256, toHex, type Passport
+  openFrame, sealEnvelope, sealFrame, sha256, toHex, type Passport
 } from '../src/index.js'
 import {
   applyPassportUpdate, assembleFile, chunkDataBytes, decodeFileChunk, encodeFileChunk, encodePassportUpdate, FILE_CHUNK_HEADER_BYTES, FILE_CONTENT_TYPE,
@@ -89,9 +89,9 @@ test('file chunks: the largest chunk fits one envelope, one byte more does not',
   const a = generateX25519()
   const b = generateX25519()
   const topic = deriveTopic(a.secretKey, b.publicKey)
-  const wire = sealEnvelope({ sender: a, recipientPublic: b.publicKey, topic, contentType: FILE_CONTENT_TYPE, body })
+  const wire = sealEnvelope({ sender: a, recipientPublic: b.publicKey, topic, contentType: FILE_CONTENT_TYPE, body, hour: 0, ttlClass: 0 })
   assert.equal(wire.length, 65536)
-  assert.throws(() => sealEnvelope({ sender: a, recipientPublic: b.publicKey, topic, contentType: FILE_CONTENT_TYPE, body: new Uint8Array(body.length + 1) }), isCode('ENVELOPE_BODY_TOO_LARGE'))
+  assert.throws(() => sealEnvelope({ sender: a, recipientPublic: b.publicKey, topic, contentType: FILE_CONTENT_TYPE, body: new Uint8Array(body.length + 1), hour: 0, ttlClass: 0 }), isCode('ENVELOPE_BODY_TOO_LARGE'))
   assert.throws(() => splitFile({ name, data: new Uint8Array(10), chunkBytes: max + 1 }), RangeError)
 })
 
@@ -193,8 +193,8 @@ test('mailbox: an envelope on the topic sealed by any key but the contact\'s is 
   const bm = new Mailbox({ ownKeys: bob.keys })
   const bTopic = bm.currentTopic(asContact(alice))
   const mallory = generateX25519()
-  const forged = sealEnvelope({ sender: mallory, recipientPublic: bob.keys[0].publicKey, topic: bTopic.topic, contentType: TEXT_CONTENT_TYPE, body: new TextEncoder().encode('I am alice') })
-  assert.ok(openEnvelope(forged, { recipient: bTopic.mine, topic: bTopic.topic }), 'the envelope itself is well formed')
+  const forged = sealFrame({ sender: mallory, recipientPublic: bob.keys[0].publicKey, topic: bTopic.topic, contentType: TEXT_CONTENT_TYPE, body: new TextEncoder().encode('I am alice') })
+  assert.ok(openFrame(forged, { recipient: bTopic.mine, topic: bTopic.topic }), 'the envelope itself is well formed')
   const r = bm.open(bTopic, forged)
   assert.ok(r.kind === 'rejected' && r.error.code === 'ENVELOPE_WRONG_SENDER', JSON.stringify(r))
   const junk = bm.open(bTopic, new Uint8Array(1024))

@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { AsmtpError, Ed25519KeyPair, toHex } from '../src/index.js'
 import { connectClient, type ClientConnection } from '../src/channel/index.js'
-import { openEnvelope } from '../src/envelope/index.js'
+import { openFrame } from '../src/frame/index.js'
 import type { AsmtpNode } from '../src/node/index.js'
 import { createTestnet, waitFor, type TestNode } from './helpers/testnet.js'
 import { aliceToBob, makePair } from './helpers/pair.js'
@@ -34,7 +34,7 @@ test('devices reach their own nodes over the client channel and mail crosses the
     const r = await alice.publish(pair.topic.topic, envelope)
     assert.equal(r.stored, true)
     await waitFor(() => pushed.length === 1, 'the watch push at the recipient')
-    const opened = openEnvelope(pushed[0], { recipient: pair.bob, topic: pair.topic, expectedSender: pair.alice.publicKey })
+    const { opened } = openFrame(pushed[0], { recipient: pair.bob, topic: pair.topic, expectedSender: pair.alice.publicKey })
     assert.equal(new TextDecoder().decode(opened.message.body), 'over the client channel')
     const page = await bob.query(pair.topic.topic, 0n)
     assert.equal(page.envelopes.length, 1)

@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { AsmtpError, concatBytes, equalBytes, toHex, u16be, u64be } from '../src/index.js'
-import { openEnvelope, sealEnvelope, envelopeHash } from '../src/envelope/index.js'
+import { envelopeHash } from '../src/envelope/index.js'
+import { openFrame, sealFrame } from '../src/frame/index.js'
 import { deriveTopic } from '../src/topic/index.js'
 import { generateX25519 } from '../src/crypto/index.js'
 import { CATCHUP_PROTOCOL, gossipTopic } from '../src/node/index.js'
@@ -76,7 +77,7 @@ function receivedCount (t: TestNode, envelope: Uint8Array): number {
 }
 
 function assertOpensAsText (pair: Pair, data: Uint8Array, text: string): void {
-  const opened = openEnvelope(data, { recipient: pair.bob, topic: pair.topic, expectedSender: pair.alice.publicKey })
+  const { opened } = openFrame(data, { recipient: pair.bob, topic: pair.topic, expectedSender: pair.alice.publicKey })
   assert.equal(new TextDecoder().decode(opened.message.body), text)
 }
 
@@ -286,7 +287,7 @@ test('junk on a topic (bad MAC, not a bucket size, oversized) is rejected by val
     const [, b, eve] = net.nodes as [TestNode, TestNode, TestNode]
     const { pair, name, evePubsub } = await eveJoinsTopicOf(b, eve)
     const otherKey = deriveTopic(generateX25519().secretKey, generateX25519().publicKey)
-    const badMac = sealEnvelope({ sender: pair.alice, recipientPublic: pair.bob.publicKey, topic: { topic: pair.topic.topic, key: otherKey.key }, contentType: 'text/plain', body: new Uint8Array(10) })
+    const badMac = sealFrame({ sender: pair.alice, recipientPublic: pair.bob.publicKey, topic: { topic: pair.topic.topic, key: otherKey.key }, contentType: 'text/plain', body: new Uint8Array(10) })
     const notBucket = new Uint8Array(randomBytes(2000))
     notBucket[0] = 1
     const oversized = concatBytes(aliceToBob(pair), new Uint8Array(1000))
@@ -337,7 +338,7 @@ test('publishing checks the envelope and pushes back when the queue is full', as
     await assert.rejects(n.publish(pair.topic.topic, aliceToBob(pair)), (e: unknown) => e instanceof AsmtpError && e.code === 'NOT_FOUND')
     await n.registerTopic(pair.topic.topic, pair.topic.key, ALICE)
     const wrongTopic = makePair()
-    await assert.rejects(n.publish(pair.topic.topic, sealEnvelope({ sender: wrongTopic.alice, recipientPublic: wrongTopic.bob.publicKey, topic: wrongTopic.topic, contentType: 'text/plain', body: new Uint8Array(1) })),
+    await assert.rejects(n.publish(pair.topic.topic, sealFrame({ sender: wrongTopic.alice, recipientPublic: wrongTopic.bob.publicKey, topic: wrongTopic.topic, contentType: 'text/plain', body: new Uint8Array(1) })),
       (e: unknown) => e instanceof AsmtpError && e.code === 'ENVELOPE_BAD_MAC')
     await assert.rejects(n.publish(pair.topic.topic, new Uint8Array(100)), (e: unknown) => e instanceof AsmtpError)
     const results = await Promise.allSettled(Array.from({ length: 10 }, () => n.publish(pair.topic.topic, aliceToBob(pair))))

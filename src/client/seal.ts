@@ -6,9 +6,11 @@
  */
 import { toHex } from '../bytes.js'
 import type { X25519KeyPair } from '../crypto/x25519.js'
-import { envelopeHash, openEnvelope, sealEnvelope } from '../envelope/envelope.js'
+import { sha256 } from '../crypto/hash.js'
+import { envelopeHash } from '../envelope/envelope.js'
 import type { EnvelopeMessage } from '../envelope/plaintext.js'
 import { AsmtpError, isAsmtpError } from '../errors.js'
+import { decodeFrame, openFrame, sealFrame } from '../frame/frame.js'
 import type { TopicKeys } from '../topic/index.js'
 
 /** A topic as one side sees it: the keys, our key pair on it, and the only sender accepted on it. */
@@ -23,14 +25,15 @@ export interface SealInit {
   contentType: string
   body: Uint8Array
   id?: Uint8Array
+  /** The send time (ms); it also fixes the frame's hour, so it must be now. */
   time?: number
 }
 
 export interface Sealed<T extends SealTopic = SealTopic> {
   topic: T
-  /** The bytes published to the node. */
+  /** The frame published to the node (unstamped, nonce 0: the node stamps it). */
   envelope: Uint8Array
-  /** The node's dedupe key for those bytes. */
+  /** SHA-256 of the frame's envelope part: what identifies it as ours whatever nonce the node gives it. */
   hash: Uint8Array
 }
 
@@ -44,9 +47,9 @@ export type OpenResult =
    */
   | { kind: 'rejected', error: AsmtpError, hash: Uint8Array }
 
-/** Seals a message on `topic`, from our key to theirs. */
+/** Seals a message on `topic`, from our key to theirs, in a gossip frame of the current hour. */
 export function sealOnTopic<T extends SealTopic> (topic: T, init: SealInit): Sealed<T> {
-  const envelope = sealEnvelope({
+  const envelope = sealFrame({
     sender: topic.mine,
     recipientPublic: topic.theirs,
     topic: topic.topic,
@@ -55,20 +58,20 @@ export function sealOnTopic<T extends SealTopic> (topic: T, init: SealInit): Sea
     ...(init.id === undefined ? {} : { id: init.id }),
     ...(init.time === undefined ? {} : { time: init.time })
   })
-  return { topic, envelope, hash: envelopeHash(envelope) }
+  return { topic, envelope, hash: envelopeHash(decodeFrame(envelope).envelope) }
 }
 
 /** Classifies bytes read on `topic`. Never throws for bad bytes: a rejection carries the AsmtpError. */
 export function openOnTopic (topic: SealTopic, data: Uint8Array, sentHashes: ReadonlySet<string> = new Set()): OpenResult {
   let hash: Uint8Array
   try {
-    hash = envelopeHash(data)
-  } catch (err) {
-    return { kind: 'rejected', error: new AsmtpError('DECODE_INVALID', 'envelope could not be hashed', { cause: err }), hash: new Uint8Array(32) }
+    hash = envelopeHash(decodeFrame(data).envelope)
+  } catch {
+    hash = sha256(data)
   }
   if (sentHashes.has(toHex(hash))) return { kind: 'own', hash }
   try {
-    const opened = openEnvelope(data, { recipient: topic.mine, topic: topic.topic, expectedSender: topic.theirs })
+    const { opened } = openFrame(data, { recipient: topic.mine, topic: topic.topic, expectedSender: topic.theirs })
     return { kind: 'message', message: opened.message, hash }
   } catch (err) {
     if (isAsmtpError(err)) return { kind: 'rejected', error: err, hash }

@@ -201,13 +201,13 @@ export class Publisher {
         const entry = await this.sendBatches('file', `${record.id}-resend`, contact.passportId, '', async (append) => {
           const chunks = splitFile({ name: record.file?.name ?? 'file', data, fileId: id })
           for (let i = 0; i < chunks.length; i += FILE_BATCH) {
-            await append(chunks.slice(i, i + FILE_BATCH).map(chunk => mailbox.sealMessage(mc, { contentType: FILE_CONTENT_TYPE, body: encodeFileChunk(chunk), time: record.time })))
+            await append(chunks.slice(i, i + FILE_BATCH).map(chunk => mailbox.sealMessage(mc, { contentType: FILE_CONTENT_TYPE, body: encodeFileChunk(chunk) })))
           }
         })
         await this.publishEntry(entry)
       } else {
         const body = record.text !== undefined ? new TextEncoder().encode(record.text) : new Uint8Array(Buffer.from(record.body ?? '', 'base64'))
-        await this.sendSealed('message', `${record.id}-resend`, contact.passportId, null, [mailbox.sealMessage(mc, { contentType: record.contentType, body, id, time: record.time })])
+        await this.sendSealed('message', `${record.id}-resend`, contact.passportId, null, [mailbox.sealMessage(mc, { contentType: record.contentType, body, id })])
       }
       d.resentAt = now
       this.report.resent.push(key)

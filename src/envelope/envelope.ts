@@ -1,10 +1,11 @@
 /**
  * Sealed envelopes (DESIGN.md "Envelopes", docs/PROTOCOL.md section 3). Wire layout:
  *
- *   version u8 (0x01) ‖ sealed (Noise X message, bucket - 33 bytes) ‖ MAC (32)
+ *   version u8 (0x02) ‖ sealed (Noise X message, bucket - 33 bytes) ‖ MAC (32)
  *
  * with a total size of exactly 1024, 4096, 16384 or 65536 bytes. The Noise prologue
- * "asmtp/envelope/1" ‖ topic id binds the envelope to its topic.
+ * "asmtp/envelope/1" ‖ topic id binds the envelope to its topic; the MAC (mac.ts) binds it to the
+ * hour and TTL class of the frame that carries it.
  */
 import { randomBytes } from 'node:crypto'
 import { concatBytes, equalBytes } from '../bytes.js'
@@ -12,17 +13,17 @@ import { sha256 } from '../crypto/hash.js'
 import type { X25519KeyPair } from '../crypto/x25519.js'
 import { AsmtpError } from '../errors.js'
 import type { TopicKeys } from '../topic/derive.js'
-import { assertTopicKeys, envelopeMac, verifyEnvelopeMac } from './mac.js'
+import { assertMacHeader, assertTopicKeys, envelopeMac, verifyEnvelopeMac, type EnvelopeMacHeader } from './mac.js'
 import { openNoiseXMessage, sealNoiseXInto } from './noise-x.js'
 import {
   ENVELOPE_BUCKETS, ENVELOPE_MAC_BYTES, ENVELOPE_OVERHEAD_BYTES, MAX_ENVELOPE_BYTES, MESSAGE_ID_BYTES,
   decodePlaintext, encodePlaintext, type EnvelopeMessage
 } from './plaintext.js'
 
-export const ENVELOPE_VERSION = 0x01
+export const ENVELOPE_VERSION = 0x02
 export const ENVELOPE_PROLOGUE_LABEL = new TextEncoder().encode('asmtp/envelope/1')
 
-export interface SealEnvelopeInit {
+export interface SealEnvelopeInit extends EnvelopeMacHeader {
   /** The sender's shared key (Noise X static). */
   sender: X25519KeyPair
   /** The recipient's shared public key. */
@@ -38,7 +39,7 @@ export interface SealEnvelopeInit {
   ephemeral?: X25519KeyPair
 }
 
-export interface OpenEnvelopeInit {
+export interface OpenEnvelopeInit extends EnvelopeMacHeader {
   /** The recipient's shared key pair. */
   recipient: X25519KeyPair
   topic: TopicKeys
@@ -59,6 +60,7 @@ export function envelopePrologue (topic: TopicKeys): Uint8Array {
 /** Seals a message into a wire envelope. Throws ENVELOPE_BODY_TOO_LARGE when the body needs chunking. */
 export function sealEnvelope (init: SealEnvelopeInit): Uint8Array {
   assertTopicKeys(init.topic)
+  assertMacHeader(init)
   const plaintext = encodePlaintext({
     id: init.id ?? randomBytes(MESSAGE_ID_BYTES),
     time: init.time ?? Date.now(),
@@ -76,7 +78,7 @@ export function sealEnvelope (init: SealEnvelopeInit): Uint8Array {
     ...(init.ephemeral === undefined ? {} : { ephemeral: init.ephemeral })
   }, wire, 1)
   const macAt = size - ENVELOPE_MAC_BYTES
-  wire.set(envelopeMac(init.topic, wire.subarray(0, macAt)), macAt)
+  wire.set(envelopeMac(init.topic, { hour: init.hour, ttlClass: init.ttlClass }, wire.subarray(0, macAt)), macAt)
   return wire
 }
 
@@ -109,7 +111,7 @@ export function assertEnvelopeShape (wire: Uint8Array, maxBytes = MAX_ENVELOPE_B
 export function openEnvelope (wire: Uint8Array, init: OpenEnvelopeInit): OpenedEnvelope {
   assertTopicKeys(init.topic)
   assertEnvelopeShape(wire)
-  if (!verifyEnvelopeMac(wire, init.topic)) {
+  if (!verifyEnvelopeMac(wire, init.topic, { hour: init.hour, ttlClass: init.ttlClass })) {
     throw new AsmtpError('ENVELOPE_BAD_MAC', 'envelope MAC does not match the topic key')
   }
   const { senderStatic, payload } = openNoiseXMessage({
@@ -123,7 +125,7 @@ export function openEnvelope (wire: Uint8Array, init: OpenEnvelopeInit): OpenedE
   return { senderStatic, message: decodePlaintext(payload) }
 }
 
-/** SHA-256 of the wire bytes: the dedupe key, equal to gossipsub's StrictNoSign message id. */
+/** SHA-256 of the wire envelope: the client's dedupe key for its own mail (a node re-stamps the frame around it). */
 export function envelopeHash (wire: Uint8Array): Uint8Array {
   return sha256(wire)
 }

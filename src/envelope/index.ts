@@ -4,7 +4,7 @@ export {
   ENVELOPE_VERSION, ENVELOPE_PROLOGUE_LABEL,
   type SealEnvelopeInit, type OpenEnvelopeInit, type OpenedEnvelope
 } from './envelope.js'
-export { verifyEnvelopeMac, ENVELOPE_MAC_LABEL } from './mac.js'
+export { verifyEnvelopeMac, envelopeMac, ENVELOPE_MAC_LABEL, type EnvelopeMacHeader } from './mac.js'
 export {
   bucketFor, maxBodyBytes, ENVELOPE_BUCKETS, MAX_ENVELOPE_BYTES, ENVELOPE_OVERHEAD_BYTES, ENVELOPE_MAC_BYTES,
   MESSAGE_ID_BYTES, MAX_CONTENT_TYPE_BYTES, type EnvelopeMessage

@@ -13,7 +13,8 @@ import { toHex } from '../bytes.js'
 import type { Ed25519KeyPair } from '../crypto/index.js'
 import { AsmtpError } from '../errors.js'
 import type { NodeConfig } from '../config/index.js'
-import { assertEnvelopeShape, envelopeHash, verifyEnvelopeMac } from '../envelope/index.js'
+import { envelopeHash } from '../envelope/index.js'
+import { decodeFrame, verifyFrameMac } from '../frame/index.js'
 import { Passport, mergePassport } from '../passport/index.js'
 import { openStore, type Store, type StoredEnvelope, type RegisteredTopic } from '../store/index.js'
 import { nodeIdentity, type NodeIdentity } from './identity.js'
@@ -334,12 +335,13 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
   }
 
   private acceptable (data: Uint8Array, t: RegisteredTopic): boolean {
+    let frame
     try {
-      assertEnvelopeShape(data, this.config.limits.maxEnvelopeSize)
+      frame = decodeFrame(data, { maxEnvelopeBytes: this.config.limits.maxEnvelopeSize })
     } catch {
       return false
     }
-    return verifyEnvelopeMac(data, { topic: t.topic, key: t.key })
+    return verifyFrameMac(frame, { topic: t.topic, key: t.key })
   }
 
   private async storeAndEmit (topic: Uint8Array, data: Uint8Array, source: EnvelopeSource): Promise<PublishResult> {
@@ -360,8 +362,8 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent] }> imple
     const hex = toHex(topic)
     const t = this.topics.get(hex)
     if (t === undefined) throw new AsmtpError('NOT_FOUND', 'topic is not registered on this node')
-    assertEnvelopeShape(data, this.config.limits.maxEnvelopeSize)
-    if (!verifyEnvelopeMac(data, { topic: t.topic, key: t.key })) throw new AsmtpError('ENVELOPE_BAD_MAC', 'envelope MAC does not match the topic key')
+    const frame = decodeFrame(data, { maxEnvelopeBytes: this.config.limits.maxEnvelopeSize })
+    if (!verifyFrameMac(frame, { topic: t.topic, key: t.key })) throw new AsmtpError('ENVELOPE_BAD_MAC', 'envelope MAC does not match the topic key')
     if (this.pendingPublishes >= this.config.limits.maxPublishQueue) {
       throw new AsmtpError('QUEUE_FULL', `publish queue is full (${this.config.limits.maxPublishQueue}); retry later`)
     }

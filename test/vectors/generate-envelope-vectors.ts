@@ -60,17 +60,27 @@ function noiseX (ephemeral: Keys, prologue: Uint8Array, payload: Uint8Array): Ui
 
 const prologueFor = (t: { id: Uint8Array }): Uint8Array => new Uint8Array([...utf8('asmtp/envelope/1'), ...t.id])
 
-function withMac (versionAndSealed: Uint8Array, t: { id: Uint8Array, key: Uint8Array }): Uint8Array {
-  const mac = hmac(sha256, t.key, new Uint8Array([...utf8('asmtp/envelope-mac/v1'), ...t.id, ...versionAndSealed]))
+const HOUR = 52608 // 2026-01-01T00:00Z, in hours since 2020-01-01T00:00Z
+const TTL_CLASS = 2
+interface Header { hour: number, ttlClass: number }
+const HEADER_FIELDS: Header = { hour: HOUR, ttlClass: TTL_CLASS }
+
+function headerBytes (h: Header): Uint8Array {
+  return new Uint8Array([h.hour >>> 24, (h.hour >>> 16) & 0xff, (h.hour >>> 8) & 0xff, h.hour & 0xff, h.ttlClass])
+}
+
+function withMac (versionAndSealed: Uint8Array, t: { id: Uint8Array, key: Uint8Array }, h: Header = HEADER_FIELDS, macLabel = 'asmtp/envelope-mac/v2'): Uint8Array {
+  const input = macLabel === 'asmtp/envelope-mac/v1' ? [...t.id] : [...t.id, ...headerBytes(h)]
+  const mac = hmac(sha256, t.key, new Uint8Array([...utf8(macLabel), ...input, ...versionAndSealed]))
   const out = new Uint8Array(versionAndSealed.length + 32)
   out.set(versionAndSealed)
   out.set(mac, versionAndSealed.length)
   return out
 }
 
-function seal (p: Plain, ephemeral: Keys, t = topic, prologueTopic = topic, version = 1): Uint8Array {
+function seal (p: Plain, ephemeral: Keys, t = topic, prologueTopic = topic, version = 2, h: Header = HEADER_FIELDS, macLabel?: string): Uint8Array {
   const sealed = noiseX(ephemeral, prologueFor(prologueTopic), plaintext(p).bytes)
-  return withMac(new Uint8Array([version, ...sealed]), t)
+  return withMac(new Uint8Array([version, ...sealed]), t, h, macLabel)
 }
 
 function pattern (seed: string, length: number): Uint8Array {
@@ -98,7 +108,7 @@ function generate (): unknown {
     const id = label(`message id ${i}`).slice(0, 16)
     const time = TIME + BigInt(i)
     const p: Plain = { id, time, contentType: utf8(c.contentType), body }
-    const wire = seal(p, ephemeral)
+    const wire = seal(p, ephemeral, topic, topic, 2, { hour: HOUR + i, ttlClass: i % 4 })
     return {
       note: c.note,
       bucket: wire.length,
@@ -106,6 +116,8 @@ function generate (): unknown {
       id: hex(id),
       time: Number(time),
       contentType: c.contentType,
+      hour: HOUR + i,
+      ttlClass: i % 4,
       ...(c.body !== undefined ? { body: hex(body) } : { bodyRepeat: REPEAT, bodyLength: body.length }),
       wire: hex(wire),
       hash: hex(sha256(wire))
@@ -117,13 +129,20 @@ function generate (): unknown {
   const good = seal(base, ephemeral)
   const flip = (w: Uint8Array, i: number): Uint8Array => { const o = new Uint8Array(w); o[i] = (o[i] ?? 0) ^ 0x01; return o }
   const remac = (w: Uint8Array, t = topic): Uint8Array => withMac(w.subarray(0, w.length - 32), t)
-  const open = { recipientSecret: hex(recipient.secret), topicId: hex(topic.id), topicKey: hex(topic.key) }
+  const open = { recipientSecret: hex(recipient.secret), topicId: hex(topic.id), topicKey: hex(topic.key), ...HEADER_FIELDS }
   const big = seal({ ...base, body: new Uint8Array(2000) }, ephemeral)
   const invalid = [
-    { note: 'wire version 0x02 (MAC recomputed)', stage: 'shape', code: 'ENVELOPE_BAD_VERSION', ...open, wire: hex(seal(base, ephemeral, topic, topic, 2)) },
+    { note: 'wire version 0x01, the version before MAC v2 (MAC recomputed)', stage: 'shape', code: 'ENVELOPE_BAD_VERSION', ...open, wire: hex(seal(base, ephemeral, topic, topic, 1)) },
+    { note: 'wire version 0x03 (MAC recomputed)', stage: 'shape', code: 'ENVELOPE_BAD_VERSION', ...open, wire: hex(seal(base, ephemeral, topic, topic, 3)) },
+    { note: 'MAC v1: label asmtp/envelope-mac/v1 without hour and ttl_class', stage: 'mac', code: 'ENVELOPE_BAD_MAC', ...open, wire: hex(seal(base, ephemeral, topic, topic, 2, HEADER_FIELDS, 'asmtp/envelope-mac/v1')) },
+    { note: 'MAC v2 label but over the v1 input (no hour, no ttl_class)', stage: 'mac', code: 'ENVELOPE_BAD_MAC', ...open, wire: hex(new Uint8Array([...good.subarray(0, good.length - 32), ...hmac(sha256, topic.key, new Uint8Array([...utf8('asmtp/envelope-mac/v2'), ...topic.id, ...good.subarray(0, good.length - 32)]))])) },
+    { note: 'hour changed: opened with hour + 1 (a relay re-labels the frame)', stage: 'mac', code: 'ENVELOPE_BAD_MAC', ...open, hour: HOUR + 1, wire: hex(good) },
+    { note: 'hour changed: opened with hour - 1', stage: 'mac', code: 'ENVELOPE_BAD_MAC', ...open, hour: HOUR - 1, wire: hex(good) },
+    { note: 'ttl_class changed: a 24 h envelope opened as ttl_class 0 (the full frame lifetime)', stage: 'mac', code: 'ENVELOPE_BAD_MAC', ...open, ttlClass: 0, wire: hex(good) },
+    { note: 'ttl_class changed: opened as ttl_class 3 (7 days)', stage: 'mac', code: 'ENVELOPE_BAD_MAC', ...open, ttlClass: 3, wire: hex(good) },
     { note: 'wire version 0x00 (MAC not recomputed)', stage: 'shape', code: 'ENVELOPE_BAD_VERSION', ...open, wire: hex(new Uint8Array([0, ...good.subarray(1)])) },
     { note: 'truncated by one byte (1023 bytes)', stage: 'shape', code: 'ENVELOPE_TOO_SHORT', ...open, wire: hex(good.subarray(0, 1023)) },
-    { note: 'only the version byte', stage: 'shape', code: 'ENVELOPE_TOO_SHORT', ...open, wire: '01' },
+    { note: 'only the version byte', stage: 'shape', code: 'ENVELOPE_TOO_SHORT', ...open, wire: '02' },
     { note: 'empty', stage: 'shape', code: 'ENVELOPE_TOO_SHORT', ...open, wire: '' },
     { note: 'one extra byte (1025 bytes, not a bucket)', stage: 'shape', code: 'ENVELOPE_BAD_SIZE', ...open, wire: hex(new Uint8Array([...good, 0])) },
     { note: '2048 bytes, not a bucket', stage: 'shape', code: 'ENVELOPE_BAD_SIZE', ...open, wire: hex(good), appendZeros: 1024 },
@@ -135,7 +154,7 @@ function generate (): unknown {
     { note: 'wrong topic key', stage: 'mac', code: 'ENVELOPE_BAD_MAC', ...open, topicKey: hex(otherTopic.key), wire: hex(good) },
     { note: 'wrong topic id with the right key (the id is under the MAC)', stage: 'mac', code: 'ENVELOPE_BAD_MAC', ...open, topicId: hex(otherTopic.id), wire: hex(good) },
     { note: 'byte 1 (in e) xor 0x01, MAC recomputed by an insider', stage: 'open', code: 'ENVELOPE_DECRYPT_FAILED', ...open, wire: hex(remac(flip(good, 1))) },
-    { note: 'e replaced by the all-zero (low-order) point, MAC recomputed', stage: 'open', code: 'ENVELOPE_DECRYPT_FAILED', ...open, wire: hex(remac(new Uint8Array([1, ...new Uint8Array(32), ...good.subarray(33)]))) },
+    { note: 'e replaced by the all-zero (low-order) point, MAC recomputed', stage: 'open', code: 'ENVELOPE_DECRYPT_FAILED', ...open, wire: hex(remac(new Uint8Array([2, ...new Uint8Array(32), ...good.subarray(33)]))) },
     { note: 'byte 50 (in the encrypted s) xor 0x01, MAC recomputed', stage: 'open', code: 'ENVELOPE_DECRYPT_FAILED', ...open, wire: hex(remac(flip(good, 50))) },
     { note: 'byte 500 (in the encrypted payload) xor 0x01, MAC recomputed', stage: 'open', code: 'ENVELOPE_DECRYPT_FAILED', ...open, wire: hex(remac(flip(good, 500))) },
     { note: 'byte 991 (the payload tag) xor 0x01, MAC recomputed', stage: 'open', code: 'ENVELOPE_DECRYPT_FAILED', ...open, wire: hex(remac(flip(good, 991))) },
@@ -154,8 +173,9 @@ function generate (): unknown {
 
   return {
     description: 'Sealed envelopes (docs/PROTOCOL.md section 3), generated by test/vectors/generate-envelope-vectors.ts with noise-handshake (libsodium) and @noble/hashes, independently of src/envelope. ' +
-      'valid: sealEnvelope with these inputs must give `wire` byte for byte, and openEnvelope must return them; a body given as bodyRepeat/bodyLength is the UTF-8 of bodyRepeat repeated and cut to bodyLength bytes. ' +
-      'invalid: open with recipientSecret, topicId/topicKey and expectedSender; `wire` is extended by appendZeros zero bytes when given; stage says which check fails (shape: assertEnvelopeShape with maxBytes; mac: verifyEnvelopeMac is false; open: openEnvelope).',
+      'MAC v2 covers the frame header: HMAC-SHA256(topic key, "asmtp/envelope-mac/v2" ‖ topic id ‖ hour u32 BE ‖ ttl_class u8 ‖ version ‖ sealed). ' +
+      'valid: sealEnvelope with these inputs (hour, ttlClass included) must give `wire` byte for byte, and openEnvelope must return them; a body given as bodyRepeat/bodyLength is the UTF-8 of bodyRepeat repeated and cut to bodyLength bytes. ' +
+      'invalid: open with recipientSecret, topicId/topicKey, hour, ttlClass and expectedSender; `wire` is extended by appendZeros zero bytes when given; stage says which check fails (shape: assertEnvelopeShape with maxBytes; mac: verifyEnvelopeMac is false; open: openEnvelope).',
     keys: {
       senderSecret: hex(sender.secret),
       senderPublic: hex(sender.public),
