@@ -2,20 +2,20 @@
 /**
  * asmtp-cli: a person's mail client (docs/CLIENT.md). Keeps its identity, contacts and mail in
  * one folder (--dir) and talks to the user's own node over the client channel: init, whoami,
- * passport, contact, send, sync, inbox, watch.
+ * passport, contact, send, sync, inbox, delete, watch. A thin layer over the client library
+ * (src/client): parse, call, print.
  */
 import '../src/polyfill.js'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Command, Option } from 'commander'
-import { AsmtpError } from '../src/errors.js'
+import { AsmtpError, parseHostPort } from '../src/index.js'
 import { EXIT_OK, configureCommand, createOutput, run } from './output.js'
 import {
   contactAdd, contactList, contactRemove, init, passportAddDevice, passportExport, passportRemoveDevice,
-  passportRotate, passportShow, whoami, type Globals
+  passportRotate, passportShow, PASSWORD_ENV, whoami, type Globals
 } from './client/identity-commands.js'
-import { inbox, send, sync, watch } from './client/mail-commands.js'
-import { PASSWORD_ENV } from './client/home.js'
+import { deleteMessage, inbox, send, sync, watch } from './client/mail-commands.js'
 
 const output = createOutput('asmtp-cli', {
   hints: { KEY_FILE_PASSWORD: `the password comes from ${PASSWORD_ENV}` }
@@ -28,10 +28,13 @@ function expandHome (path: string): string {
 function globals (command: Command): Globals {
   const o = command.optsWithGlobals<{ dir?: string, remoteAddress?: string, remoteId?: string, quiet?: boolean }>()
   if (o.quiet === true) output.level = 'warn'
+  if (o.remoteAddress !== undefined) parseHostPort(o.remoteAddress)
   return {
     dir: expandHome(o.dir ?? join(homedir(), '.asmtp')),
-    ...(o.remoteAddress === undefined ? {} : { remoteAddress: o.remoteAddress }),
-    ...(o.remoteId === undefined ? {} : { remoteId: o.remoteId })
+    remote: {
+      ...(o.remoteAddress === undefined ? {} : { remoteAddress: o.remoteAddress }),
+      ...(o.remoteId === undefined ? {} : { remoteId: o.remoteId })
+    }
   }
 }
 
@@ -125,7 +128,12 @@ program.command('inbox')
   .option('--json', 'print as JSON')
   .option('--contact <alias>', 'only mail with this contact')
   .option('--save <dir>', 'write the files into <dir>')
-  .action(async (opts: { json?: boolean, save?: string, contact?: string }, cmd: Command) => { await inbox(output, globals(cmd), opts) })
+  .option('--unread', 'only mail not yet shown on any of your devices')
+  .action(async (opts: { json?: boolean, save?: string, contact?: string, unread?: boolean }, cmd: Command) => { await inbox(output, globals(cmd), opts) })
+
+program.command('delete <message id>')
+  .description('delete a message (its id from inbox --json) here and on your other devices')
+  .action(async (id: string, _opts: unknown, cmd: Command) => { await deleteMessage(output, globals(cmd), id) })
 
 program.command('watch')
   .description('stay connected and print mail as it arrives, until Ctrl-C')

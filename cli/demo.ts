@@ -130,21 +130,27 @@ async function main (): Promise<number> {
   say()
   const alice: User = { name: 'alice', env: { ASMTP_CLI_DIR: 'alice' } }
   const bob: User = { name: 'bob', env: { ASMTP_CLI_DIR: 'bob' } }
+  const phone: User = { name: 'alice-phone', env: { ASMTP_CLI_DIR: 'alice-phone' } }
 
   say('# 1. each user makes a device key and a passport')
   const keyOf = (stdout: string): string => /^device key: ([0-9a-f]{64})$/m.exec(stdout)?.[1] ?? ''
   const aliceKey = keyOf(await asUser(alice, ['init', '--alias', 'alice']))
   const bobKey = keyOf(await asUser(bob, ['init', '--alias', 'bob']))
+  const aliceId = /^passport id: ([0-9a-f]{64})$/m.exec(await asUser(alice, ['whoami']))?.[1] ?? ''
+  const phoneInit = await asUser(phone, ['init', '--alias', 'phone', '--join', aliceId])
+  const phoneKey = keyOf(phoneInit)
+  const request = /^registration request: ([0-9a-f]+)$/m.exec(phoneInit)?.[1] ?? ''
   say()
 
   say('# 2. three nodes: a relay, and a home node for each user that lets in its user\'s device key;')
   say('#    the home nodes listen nowhere (as behind NAT) and dial only the relay')
   const relay = await startNode('relay', [], [], { relay: true })
-  const nodeA = await startNode('node-alice', [aliceKey], [relay.listen], { reachable: false })
+  const nodeA = await startNode('node-alice', [aliceKey, phoneKey], [relay.listen], { reachable: false })
   const nodeB = await startNode('node-bob', [bobKey], [relay.listen], { reachable: false })
   nodes.push(relay, nodeA, nodeB)
   connectTo(alice, nodeA)
   connectTo(bob, nodeB)
+  connectTo(phone, nodeA)
   say()
 
   say('# 3. they exchange passports as files (mail, a USB stick, a chat...)')
@@ -181,7 +187,29 @@ async function main (): Promise<number> {
   await asUser(bob, ['inbox', '--save', 'received'])
   say()
 
-  say('# 6. the file bob received is the file alice sent')
+  say('# 6. alice\'s phone joins her passport; bob replies, and the reply reaches both of her devices')
+  await asUser(alice, ['passport', 'add-device', request])
+  await asUser(alice, ['sync'])
+  await asUser(phone, ['sync'])
+  const reply = 'Thanks Alice, got the photos!'
+  await asUser(bob, ['send', 'alice', reply])
+  for (const device of [alice, phone]) {
+    const until = Date.now() + ARRIVAL_TIMEOUT_MS
+    for (let wait = 100, first = true; ; wait = Math.min(wait * 2, 1000), first = false) {
+      await asUser(device, ['sync'], !first)
+      const got = (JSON.parse(await asUser(device, ['inbox', '--json'], true)) as InboxEntry[]).some(e => e.direction === 'received' && e.text === reply)
+      if (got) break
+      if (Date.now() > until) {
+        say(`${device.name} did not receive bob's reply within ${ARRIVAL_TIMEOUT_MS / 1000} s`)
+        return 1
+      }
+      await new Promise(resolve => setTimeout(resolve, wait))
+    }
+    await asUser(device, ['inbox', '--contact', 'bob'])
+  }
+  say()
+
+  say('# 7. the file bob received is the file alice sent')
   const got = await readFile(join(work, 'received', 'holiday-photos.bin'))
   say(`sha256 sent:     ${sha256(file)}`)
   say(`sha256 received: ${sha256(got)}`)

@@ -73,6 +73,18 @@ export type AsmtpErrorCode =
   | 'CATCHUP_BAD_ORDER'
   | 'CATCHUP_UNASKED_FRAME'
   | 'INTERNAL'
+  // mail client library (src/client): accounts, contacts, device sync, sending
+  | 'ACCOUNT_EXISTS'
+  | 'ACCOUNT_NOT_FOUND'
+  | 'ACCOUNT_LOCKED'
+  | 'ACCOUNT_JOIN_PENDING'
+  | 'CONTACT_UNKNOWN'
+  | 'CONTACT_EXISTS'
+  | 'DEVICE_REMOVED'
+  | 'DEVICE_SYNC_BAD_SIGNATURE'
+  | 'DEVICE_SYNC_UNKNOWN_SIGNER'
+  | 'DEVICE_SYNC_STALE_KEY'
+  | 'MESSAGE_NOT_FOUND'
 
 export class AsmtpError extends Error {
   override readonly name = 'AsmtpError'

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { connectClient, deriveTopic, fromHex, generateX25519, sealFrame } from '../src/index.js'
 import { TEXT_CONTENT_TYPE } from '../src/client/index.js'
 import { loopbackConfigYaml } from '../src/config/index.js'
-import { loadDevice, loadSharedKeys, pathsFor } from '../cli/client/home.js'
+import { loadDevice, loadSharedKeys, pathsFor } from '../src/client/account-files.js'
 import { collect as collectChild, type Result } from './helpers/process.js'
 
 const CLI = fileURLToPath(new URL('../cli/asmtp-cli.js', import.meta.url))
@@ -74,12 +74,12 @@ function oneLine (stderr: string, pattern: RegExp): void {
 }
 
 /** Polls `probe` until it returns a value; bounded by `timeoutMs`. */
-async function until<T> (what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = ARRIVAL_TIMEOUT_MS): Promise<T> {
+async function until<T> (what: string | (() => string), probe: () => Promise<T | undefined> | T | undefined, timeoutMs = ARRIVAL_TIMEOUT_MS): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
     const value = await probe()
     if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`)
     await new Promise(resolve => setTimeout(resolve, wait))
   }
 }
@@ -92,8 +92,9 @@ async function inbox (u: User, extra: string[] = []): Promise<InboxEntry[]> {
 
 /** Syncs until a received message matching `match` is in the inbox. */
 async function receive (u: User, from: string, match: (e: InboxEntry) => boolean): Promise<InboxEntry> {
-  return await until(`${u.name} to receive from ${from}`, async () => {
-    await ok(u, ['sync'])
+  let last = ''
+  return await until(() => `${u.name} to receive from ${from} (last sync: ${last})`, async () => {
+    last = await ok(u, ['sync', '--json'])
     return (await inbox(u)).find(e => e.direction === 'received' && e.alias === from && match(e))
   })
 }
@@ -353,8 +354,12 @@ test('a second device joins the passport (init --join, passport add-device, sync
   const aliceId = (JSON.parse(await ok(alice, ['whoami', '--json'])) as { passportId: string }).passportId
   assert.equal(shown.id, aliceId)
   assert.deepEqual(shown.devices.map(d => d.alias).sort(), ['alice', 'phone'])
-  await ok(bob, ['passport', 'export', '--output', join(root, 'bob-now.passport')])
-  await ok(phone, ['contact', 'add', 'bob', join(root, 'bob-now.passport')])
+  // the laptop posted a snapshot of its contacts when it added the phone
+  await until('the phone to have bob from the snapshot', async () => {
+    await ok(phone, ['sync'])
+    const contacts = JSON.parse(await ok(phone, ['contact', 'list', '--json'])) as Array<{ alias: string }>
+    return contacts.some(c => c.alias === 'bob') ? true : undefined
+  })
   await ok(phone, ['send', 'bob', 'from alice\'s phone'])
   await receive(bob, 'alice', e => e.text === 'from alice\'s phone')
 })

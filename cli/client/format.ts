@@ -2,10 +2,9 @@
  * How asmtp-cli shows mail and passports to a person (text) and to scripts (--json). Text from
  * contacts is shown with control characters escaped, so a message cannot drive the terminal.
  */
-import { toHex } from '../../src/bytes.js'
-import { fromPassportTime, type Passport } from '../../src/passport/index.js'
-import { FILE_CONTENT_TYPE } from '../../src/client/index.js'
-import type { MessageRecord } from './mail-store.js'
+import { FILE_CONTENT_TYPE, fromPassportTime, toHex, type DeliveryStatus, type MessageRecord, type Passport } from '../../src/index.js'
+
+type Shown = MessageRecord & { status?: DeliveryStatus }
 
 const pad = (n: number, w = 2): string => String(n).padStart(w, '0')
 
@@ -43,10 +42,11 @@ function summary (r: MessageRecord): string {
 }
 
 /** One message for a person: time, who, and the text (further lines indented). */
-export function formatMessage (r: MessageRecord): string {
+export function formatMessage (r: Shown): string {
   const who = r.direction === 'in' ? `from ${safeText(r.alias)}` : `to ${safeText(r.alias)}`
   const [first, ...rest] = summary(r).split('\n')
-  return [`${formatTime(r.time)}  ${who}: ${first ?? ''}`, ...rest.map(l => `    ${l}`)].join('\n')
+  const status = r.status === undefined ? '' : `  [${r.status}]`
+  return [`${formatTime(r.time)}  ${who}: ${first ?? ''}${rest.length === 0 ? status : ''}`, ...rest.map((l, i) => `    ${l}${i === rest.length - 1 ? status : ''}`)].join('\n')
 }
 
 export interface MessageJson {
@@ -57,11 +57,12 @@ export interface MessageJson {
   time: string | null
   contentType: string
   text?: string
-  file?: { id: string, name: string, size: number, sha256: string, path: string }
+  file?: { id: string, name: string, size: number, sha256: string, path: string | null }
   size?: number
+  status?: DeliveryStatus
 }
 
-export function messageJson (r: MessageRecord, dir: string): MessageJson {
+export function messageJson (r: Shown, dir: string): MessageJson {
   const out: MessageJson = {
     direction: r.direction === 'in' ? 'received' : 'sent',
     alias: r.alias,
@@ -71,7 +72,8 @@ export function messageJson (r: MessageRecord, dir: string): MessageJson {
     contentType: r.contentType
   }
   if (r.text !== undefined) out.text = r.text
-  if (r.file !== undefined) out.file = { ...r.file, path: `${dir}/${r.file.path}` }
+  if (r.file !== undefined) out.file = { ...r.file, path: r.file.path === '' ? null : `${dir}/${r.file.path}` }
+  if (r.status !== undefined) out.status = r.status
   if (r.body !== undefined && r.contentType !== FILE_CONTENT_TYPE) out.size = Buffer.from(r.body, 'base64').length
   return out
 }

@@ -9,16 +9,15 @@
  * sent on either side's old or new key during a rotation still arrives. An envelope on the
  * topic of (mine, theirs) must be sealed by `theirs`: any other sender is rejected.
  */
-import { equalBytes, toHex } from '../bytes.js'
+import { equalBytes } from '../bytes.js'
 import type { X25519KeyPair } from '../crypto/x25519.js'
-import { envelopeHash } from '../envelope/envelope.js'
-import type { EnvelopeMessage } from '../envelope/plaintext.js'
-import { AsmtpError, isAsmtpError } from '../errors.js'
-import { decodeFrame, openFrame, sealFrame } from '../frame/frame.js'
-import { sha256 } from '../crypto/hash.js'
+import { AsmtpError } from '../errors.js'
 import type { Passport } from '../passport/index.js'
 import { TopicCache, type TopicKeys } from '../topic/index.js'
 import { encodePassportUpdate, PASSPORT_UPDATE_CONTENT_TYPE } from './passport-update.js'
+import { openOnTopic, sealOnTopic, type OpenResult, type Sealed, type SealInit } from './seal.js'
+
+export type { OpenResult } from './seal.js'
 
 /** How long old shared keys (and the topics made with them) are kept: the default node retention. */
 export const OLD_KEY_RETENTION_MS = 14 * 24 * 3600_000
@@ -52,23 +51,7 @@ export interface ContactTopic {
   current: boolean
 }
 
-export interface SealedForContact {
-  topic: ContactTopic
-  /** The frame to publish (unstamped, nonce 0). */
-  envelope: Uint8Array
-  /** SHA-256 of the frame's envelope part (the node may replace the nonce). */
-  hash: Uint8Array
-}
-
-export type OpenResult =
-  | { kind: 'message', message: EnvelopeMessage, hash: Uint8Array }
-  /** An envelope this user sent (its hash is in the sent set). */
-  | { kind: 'own', hash: Uint8Array }
-  /**
-   * Not accepted. ENVELOPE_WRONG_SENDER: sealed by a key that is not the contact's; an
-   * ENVELOPE_DECRYPT_FAILED envelope may be one sent by another device of this user.
-   */
-  | { kind: 'rejected', error: AsmtpError, hash: Uint8Array }
+export type SealedForContact = Sealed<ContactTopic>
 
 export interface MailboxInit {
   ownKeys: readonly OwnSharedKey[]
@@ -77,12 +60,7 @@ export interface MailboxInit {
   cache?: TopicCache
 }
 
-export interface SealMessageInit {
-  contentType: string
-  body: Uint8Array
-  id?: Uint8Array
-  time?: number
-}
+export type SealMessageInit = SealInit
 
 function isLive (key: { retiredAt: number | null }, now: number, retentionMs: number): boolean {
   return key.retiredAt === null || now - key.retiredAt < retentionMs
@@ -181,37 +159,12 @@ export class Mailbox {
     })
   }
 
-  /**
-   * Classifies an envelope read on `topic`: our own (by hash), a message from the contact, or
-   * rejected with the AsmtpError that says why. Never throws for bad envelope bytes.
-   */
+  /** Classifies an envelope read on `topic` (see openOnTopic). Never throws for bad envelope bytes. */
   open (topic: ContactTopic, data: Uint8Array, sentHashes: ReadonlySet<string> = new Set()): OpenResult {
-    let hash: Uint8Array
-    try {
-      hash = envelopeHash(decodeFrame(data).envelope)
-    } catch {
-      hash = sha256(data)
-    }
-    if (sentHashes.has(toHex(hash))) return { kind: 'own', hash }
-    try {
-      const { opened } = openFrame(data, { recipient: topic.mine, topic: topic.topic, expectedSender: topic.theirs })
-      return { kind: 'message', message: opened.message, hash }
-    } catch (err) {
-      if (isAsmtpError(err)) return { kind: 'rejected', error: err, hash }
-      return { kind: 'rejected', error: new AsmtpError('DECODE_INVALID', `envelope could not be opened: ${(err as Error).message}`, { cause: err }), hash }
-    }
+    return openOnTopic(topic, data, sentHashes)
   }
 
   private sealOn (topic: ContactTopic, init: SealMessageInit): SealedForContact {
-    const envelope = sealFrame({
-      sender: topic.mine,
-      recipientPublic: topic.theirs,
-      topic: topic.topic,
-      contentType: init.contentType,
-      body: init.body,
-      ...(init.id === undefined ? {} : { id: init.id }),
-      ...(init.time === undefined ? {} : { time: init.time })
-    })
-    return { topic, envelope, hash: envelopeHash(decodeFrame(envelope).envelope) }
+    return sealOnTopic(topic, init)
   }
 }

@@ -1,11 +1,11 @@
 /**
- * File helpers of asmtp-cli's local folder: atomic writes (temp file, fsync, rename) with an
- * explicit mode, and a lock file so that two asmtp-cli processes on one folder (a `watch` and a
+ * File helpers of an account folder: atomic writes (temp file, fsync, rename) with an
+ * explicit mode, and a lock file so that two processes on one folder (a `watch` and a
  * `sync`) never interleave their writes.
  */
 import { randomBytes } from 'node:crypto'
 import { open, readFile, rename, unlink } from 'node:fs/promises'
-import { AsmtpError } from '../../src/errors.js'
+import { AsmtpError } from '../errors.js'
 
 /** Writes `data` to `path` atomically with `mode` (0600 by default: mail and keys are private). */
 export async function writeFileAtomic (path: string, data: Uint8Array | string, mode = 0o600): Promise<void> {

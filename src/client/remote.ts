@@ -1,13 +1,13 @@
 /**
- * Which node asmtp-cli talks to and how it connects: --remote-address / --remote-id (or their
- * environment variables, or what `init` remembered), parsed once, and the client channel opened
+ * Which node an account talks to and how it connects: the address and public id given (by the
+ * front-end's options, or what `init` remembered), parsed once, and the client channel opened
  * with a bounded time limit.
  */
-import { fromHex } from '../../src/bytes.js'
-import type { Ed25519KeyPair } from '../../src/crypto/index.js'
-import { AsmtpError } from '../../src/errors.js'
-import { connectClient, type ClientConnection } from '../../src/channel/index.js'
-import type { NodeRecord } from './home.js'
+import { fromHex } from '../bytes.js'
+import type { Ed25519KeyPair } from '../crypto/index.js'
+import { AsmtpError } from '../errors.js'
+import { connectClient, type ClientConnection } from '../channel/index.js'
+import type { NodeRecord } from './account-files.js'
 
 export const CONNECT_TIMEOUT_MS = 10_000
 export const REQUEST_TIMEOUT_MS = 30_000

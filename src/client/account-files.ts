@@ -1,20 +1,19 @@
 /**
- * asmtp-cli's local folder (docs/CLIENT.md "Local files"): the device key, the own passport and
- * the contacts' passports, the state file (contacts, key versions, cursors, remembered node), and
+ * An account's folder (docs/CLIENT.md "Local files"): the device key, the own passport and the
+ * contacts' passports, the state file (contacts, key versions, cursors, remembered node), and
  * the old shared secrets, sealed with a key derived from the device key.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { concatBytes, fromHex, toHex } from '../../src/bytes.js'
-import { blake2b256, chachaOpen, chachaSeal, Ed25519KeyPair, readKeyFile } from '../../src/crypto/index.js'
-import { AsmtpError } from '../../src/errors.js'
-import { Passport } from '../../src/passport/index.js'
-import type { ContactSharedKey, MailboxContact, OwnSharedKey } from '../../src/client/index.js'
-import { readIfExists, writeFileAtomic } from './fs.js'
+import { concatBytes, fromHex, toHex } from '../bytes.js'
+import { blake2b256, chachaOpen, chachaSeal, Ed25519KeyPair, readKeyFile } from '../crypto/index.js'
+import { AsmtpError } from '../errors.js'
+import { Passport } from '../passport/index.js'
+import type { ContactSharedKey, MailboxContact, OwnSharedKey } from './mailbox.js'
+import { readIfExists, writeFileAtomic } from './folder.js'
 
 export const STATE_VERSION = 1
-export const PASSWORD_ENV = 'ASMTP_CLI_PASSWORD'
 const SECRETS_LABEL = new TextEncoder().encode('asmtp/cli/shared-keys/v1')
 
 export interface Paths {
@@ -29,6 +28,8 @@ export interface Paths {
   files: string
   incoming: string
   lock: string
+  syncState: string
+  outbox: string
 }
 
 export function pathsFor (dir: string): Paths {
@@ -43,7 +44,9 @@ export function pathsFor (dir: string): Paths {
     sent: join(dir, 'sent-envelopes.txt'),
     files: join(dir, 'files'),
     incoming: join(dir, 'incoming'),
-    lock: join(dir, 'lock')
+    lock: join(dir, 'lock'),
+    syncState: join(dir, 'sync-state.json'),
+    outbox: join(dir, 'outbox')
   }
 }
 
@@ -55,6 +58,11 @@ export interface ContactRecord {
   keys: Array<{ publicKey: string, retiredAt: number | null }>
   /** Tip of our passport last sent to this contact; null: never sent. */
   announcedTip: string | null
+  /** The alias asked for, when `alias` had to differ (docs/CLIENT.md "Conflicts"). */
+  wanted?: string
+  /** Last change of this contact by any device of the passport (ms) and its device key: the conflict clock. */
+  at?: number
+  by?: string
 }
 
 export interface NodeRecord { address: string, remoteId: string }
@@ -100,7 +108,7 @@ function checkState (path: string, s: unknown): StateFile {
 
 export async function loadState (paths: Paths): Promise<StateFile> {
   const raw = await readIfExists(paths.state)
-  if (raw === undefined) throw new AsmtpError('NOT_FOUND', `no identity in ${paths.dir}: run asmtp-cli init --alias <name> (or give --dir)`)
+  if (raw === undefined) throw new AsmtpError('ACCOUNT_NOT_FOUND', `no identity in ${paths.dir}: run asmtp-cli init --alias <name> (or give --dir)`)
   let doc: unknown
   try {
     doc = JSON.parse(raw.toString('utf8'))
@@ -116,16 +124,11 @@ export async function saveState (paths: Paths, state: StateFile): Promise<void> 
 
 export async function makeDirs (paths: Paths): Promise<void> {
   await mkdir(paths.dir, { recursive: true, mode: 0o700 })
-  for (const d of [paths.contacts, paths.files, paths.incoming]) await mkdir(d, { recursive: true, mode: 0o700 })
+  for (const d of [paths.contacts, paths.files, paths.incoming, paths.outbox]) await mkdir(d, { recursive: true, mode: 0o700 })
 }
 
-export function password (): string | undefined {
-  const p = process.env[PASSWORD_ENV]
-  return p === undefined || p === '' ? undefined : p
-}
-
-export async function loadDevice (paths: Paths): Promise<Ed25519KeyPair> {
-  return Ed25519KeyPair.fromSecretKey(await readKeyFile(paths.key, 'ed25519', password()))
+export async function loadDevice (paths: Paths, password?: string): Promise<Ed25519KeyPair> {
+  return Ed25519KeyPair.fromSecretKey(await readKeyFile(paths.key, 'ed25519', password))
 }
 
 // ---- passports ------------------------------------------------------------------------------
@@ -176,7 +179,7 @@ export function findContact (state: StateFile, alias: string): ContactRecord {
   const c = state.contacts.find(x => x.alias === alias)
   if (c === undefined) {
     const known = state.contacts.map(x => x.alias).join(', ')
-    throw new AsmtpError('NOT_FOUND', `unknown contact "${alias}"${known === '' ? ' (no contacts yet: asmtp-cli contact add)' : ` (contacts: ${known})`}`)
+    throw new AsmtpError('CONTACT_UNKNOWN', `unknown contact "${alias}"${known === '' ? ' (no contacts yet: asmtp-cli contact add)' : ` (contacts: ${known})`}`)
   }
   return c
 }

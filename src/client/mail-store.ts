@@ -1,16 +1,16 @@
 /**
- * asmtp-cli's mail on disk (docs/CLIENT.md "Local files"): the append-only message log (one
+ * An account's mail on disk (docs/CLIENT.md "Local files"): the append-only message log (one
  * JSON record per line, received and sent), the hashes of envelopes this device sent (so they
  * are skipped when they come back in queries), and files: chunks being received under
  * incoming/, complete files under files/.
  */
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fromHex, toHex } from '../../src/bytes.js'
-import { AsmtpError } from '../../src/errors.js'
-import { assembleFile, sameFile, type FileChunk, type FileDescription } from '../../src/client/index.js'
-import { appendLine, readIfExists, writeFileAtomic } from './fs.js'
-import type { Paths } from './home.js'
+import { fromHex, toHex } from '../bytes.js'
+import { AsmtpError } from '../errors.js'
+import { assembleFile, sameFile, type FileChunk, type FileDescription } from './file-chunks.js'
+import { appendLine, readIfExists, writeFileAtomic } from './folder.js'
+import type { Paths } from './account-files.js'
 
 export interface FileRecord {
   id: string
@@ -150,4 +150,15 @@ export async function keepSentFile (paths: Paths, description: FileDescription, 
   const rel = join('files', toHex(description.fileId))
   await writeFile(join(paths.dir, rel), data, { mode: 0o600 })
   return { id: toHex(description.fileId), name: description.name, size: description.totalSize, sha256: toHex(description.sha256), path: rel }
+}
+
+/** Rewrites the log without the messages `${contact}:${id}` in `keys`, and removes their files. Returns how many went. */
+export async function deleteMessages (paths: Paths, keys: ReadonlySet<string>): Promise<number> {
+  const all = await readMessages(paths)
+  const gone = all.filter(r => keys.has(`${r.contact}:${r.id}`))
+  if (gone.length === 0) return 0
+  const kept = all.filter(r => !keys.has(`${r.contact}:${r.id}`))
+  await writeFileAtomic(paths.messages, kept.map(r => JSON.stringify(r) + '\n').join(''))
+  for (const r of gone) if (r.file !== undefined && r.file.path !== '') await rm(join(paths.dir, r.file.path), { force: true })
+  return gone.length
 }
