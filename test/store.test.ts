@@ -2,175 +2,28 @@ import '../src/polyfill.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { Level } from 'level'
 import { Key } from 'interface-datastore'
 import { AsmtpError, sha256, toHex, u16be, u32be, u64be, concatBytes } from '../src/index.js'
-import { openStore, SUBLEVELS, type Store, type StoreInit, type StoredEnvelope } from '../src/store/index.js'
-import { EXPIRY_SWEEP_BATCH, EnvelopeTable } from '../src/store/envelopes.js'
+import { EXPIRY_SWEEP_BATCH, openStore, SUBLEVELS, type FrameRecord } from '../src/store/index.js'
 import { HASH_FILTER_MIN_CAPACITY, HashFilter } from '../src/store/hash-filter.js'
+import { BucketUsage } from '../src/store/bucket-usage.js'
+import { FramePuts } from '../src/store/frame-put.js'
+import { FrameState } from '../src/store/frame-state.js'
+import { SeenFilter } from '../src/store/seen-filter.js'
 import { createStoreDb, type StoreDb } from '../src/store/db.js'
 import { WriteLock } from '../src/store/write-lock.js'
 import type { CachedLevelDatastore } from '../src/store/cached-datastore.js'
 import { waitFor } from './helpers/testnet.js'
+import { EXPIRES, T0, frameRec, isStoreError, topicId, withDir, withStore } from './helpers/store.js'
+import { decodeFormatValue, decodePassportValue, decodeTopicValue, decodeU64Value } from '../src/store/values.js'
 import {
-  decodeEnvelopeValue, decodeExpiryIndexValue, decodeFormatValue, decodeHashIndexValue, decodePassportValue,
-  decodeTopicValue, decodeU64Value
-} from '../src/store/values.js'
+  decodeBucketUsage, decodeEmptyValue, decodeExpiresAt, decodeFrameData, decodeFrameHeader, decodeHashRef, decodeRelayEntry
+} from '../src/store/frame-values.js'
 
-const T0 = 1_700_000_000_000
-
-async function withDir (fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'asmtp-store-'))
-  try {
-    await fn(dir)
-  } finally {
-    await rm(dir, { recursive: true, force: true })
-  }
-}
-
-/** A store with a settable clock; `reopen` closes it and opens the same path again. */
-async function withStore (fn: (s: { store: Store, dir: string, clock: { t: number }, reopen: () => Promise<Store> }) => Promise<void>, init: Partial<StoreInit> = {}): Promise<void> {
-  await withDir(async (dir) => {
-    const clock = { t: T0 }
-    const open = async (): Promise<Store> => await openStore({ path: join(dir, 'db'), now: () => clock.t, ...init })
-    let store = await open()
-    try {
-      await fn({
-        store,
-        dir,
-        clock,
-        reopen: async () => {
-          await store.close()
-          store = await open()
-          return store
-        }
-      })
-    } finally {
-      await store.close()
-    }
-  })
-}
-
-function envelope (label: string): { data: Uint8Array, hash: Uint8Array } {
-  const data = new TextEncoder().encode(`envelope ${label}`)
-  return { data, hash: sha256(data) }
-}
-
-function topicId (n: number): Uint8Array {
-  const t = new Uint8Array(32).fill(0xa0)
-  t[31] = n
-  return t
-}
-
-function isStoreError (e: unknown): boolean {
-  return e instanceof AsmtpError && e.code === 'STORE_ERROR'
-}
-
-async function listAll (store: Store, topic: Uint8Array, limit = 4096): Promise<StoredEnvelope[]> {
-  const out: StoredEnvelope[] = []
-  let after = 0n
-  for (;;) {
-    const page = await store.listEnvelopes(topic, { after, limit })
-    out.push(...page.envelopes)
-    after = page.cursor
-    if (!page.more) return out
-  }
-}
-
-test('envelopes: put, has, get, list, dedupe by hash', async () => {
-  await withStore(async ({ store }) => {
-    const topic = topicId(1)
-    const a = envelope('a')
-    const b = envelope('b')
-    assert.equal(await store.hasEnvelope(a.hash), false)
-    assert.equal(await store.getEnvelope(a.hash), undefined)
-    const ra = await store.putEnvelope(topic, a.data, a.hash)
-    assert.deepEqual(ra, { stored: true, seq: 1n, hash: a.hash })
-    const rb = await store.putEnvelope(topic, b.data, b.hash)
-    assert.equal(rb.seq, 2n)
-    const again = await store.putEnvelope(topic, a.data, a.hash)
-    assert.deepEqual(again, { stored: false, seq: 1n, hash: a.hash })
-    assert.equal(await store.hasEnvelope(a.hash), true)
-    const got = await store.getEnvelope(b.hash)
-    assert.deepEqual(got, { topic, seq: 2n, hash: b.hash, receivedAt: T0, expiresAt: T0 + 14 * 24 * 3600 * 1000, data: b.data })
-    const page = await store.listEnvelopes(topic)
-    assert.deepEqual(page.envelopes.map((e) => toHex(e.data)), [toHex(a.data), toHex(b.data)])
-    assert.equal(page.cursor, 2n)
-    assert.equal(page.more, false)
-    assert.equal(await store.countEnvelopes(), 2)
-    assert.equal(await store.countEnvelopes(topic), 2)
-    assert.equal(await store.countEnvelopes(topicId(2)), 0)
-    await assert.rejects(store.putEnvelope(topic.subarray(1), a.data, a.hash), RangeError)
-    await assert.rejects(store.putEnvelope(topic, a.data, a.hash.subarray(1)), RangeError)
-    await assert.rejects(store.listEnvelopes(topic, { limit: 0 }), RangeError)
-    await assert.rejects(store.listEnvelopes(topic, { after: -1n }), RangeError)
-  })
-})
-
-test('envelopes: paging with cursors across several topics', async () => {
-  await withStore(async ({ store }) => {
-    const topics = [topicId(1), topicId(2), topicId(3)]
-    const counts = [23, 10, 1]
-    const expected = new Map<number, bigint[]>(topics.map((_, i) => [i, []]))
-    for (let n = 0; n < 23; n++) {
-      for (let i = 0; i < topics.length; i++) {
-        if (n >= counts[i]) continue
-        const e = envelope(`${i}/${n}`)
-        const r = await store.putEnvelope(topics[i], e.data, e.hash)
-        expected.get(i)!.push(r.seq)
-      }
-    }
-    for (const limit of [1, 5, 10, 23, 100]) {
-      for (let i = 0; i < topics.length; i++) {
-        let after = 0n
-        const seen: bigint[] = []
-        for (;;) {
-          const page = await store.listEnvelopes(topics[i], { after, limit })
-          assert.ok(page.envelopes.length <= limit)
-          for (const e of page.envelopes) {
-            assert.deepEqual(e.topic, topics[i])
-            assert.equal(new TextDecoder().decode(e.data), `envelope ${i}/${seen.length}`)
-            seen.push(e.seq)
-          }
-          const remaining = counts[i] - seen.length
-          assert.equal(page.more, remaining > 0, `topic ${i} limit ${limit} after ${after}`)
-          assert.equal(page.cursor, seen.at(-1) ?? 0n)
-          after = page.cursor
-          if (!page.more) break
-        }
-        assert.deepEqual(seen, expected.get(i))
-      }
-    }
-    const end = await store.listEnvelopes(topics[0], { after: 1000n })
-    assert.deepEqual(end, { envelopes: [], cursor: 1000n, more: false })
-    const middle = await store.listEnvelopes(topics[0], { after: expected.get(0)![4], limit: 2 })
-    assert.deepEqual(middle.envelopes.map((e) => e.seq), expected.get(0)!.slice(5, 7))
-    assert.equal((await store.listEnvelopes(topicId(9))).envelopes.length, 0)
-  })
-})
-
-test('envelopes: 200 concurrent puts with duplicates get unique seqs and are stored once', async () => {
-  await withStore(async ({ store }) => {
-    const topic = topicId(7)
-    const distinct = Array.from({ length: 150 }, (_, i) => envelope(`c${i}`))
-    const inputs = [...distinct, ...distinct.slice(0, 50)]
-    const results = await Promise.all(inputs.map(async (e) => await store.putEnvelope(topic, e.data, e.hash)))
-    const stored = results.filter((r) => r.stored)
-    assert.equal(stored.length, 150)
-    assert.equal(new Set(stored.map((r) => r.seq)).size, 150)
-    const seqByHash = new Map(stored.map((r) => [toHex(r.hash), r.seq]))
-    assert.equal(seqByHash.size, 150)
-    for (const r of results.filter((r) => !r.stored)) assert.equal(r.seq, seqByHash.get(toHex(r.hash)))
-    const all = await listAll(store, topic, 64)
-    assert.equal(all.length, 150)
-    for (let i = 1; i < all.length; i++) assert.ok(all[i].seq > all[i - 1].seq)
-    assert.equal(await store.countEnvelopes(topic), 150)
-  })
-})
+const QUOTA = { bucketQuotaBytes: 64 * 1024 * 1024 }
 
 test('hash filter: never forgets a hash, about 1% false positives at capacity, full past it', () => {
   fc.assert(fc.property(fc.array(fc.uint8Array({ minLength: 32, maxLength: 32 }), { maxLength: 200 }), (hashes) => {
@@ -192,48 +45,52 @@ test('hash filter: never forgets a hash, about 1% false positives at capacity, f
   assert.throws(() => { f.add(new Uint8Array(33)) }, RangeError)
 })
 
-/** An envelope table on a real LevelDB of its own, for tests that reach below the Store. */
-async function withTable (fn: (table: EnvelopeTable, db: StoreDb) => Promise<void>): Promise<void> {
+
+/** The frame puts on a real LevelDB of their own, for tests that reach below the Store. */
+async function withPuts (fn: (puts: FramePuts, db: StoreDb, filter: SeenFilter) => Promise<void>): Promise<void> {
   await withDir(async (dir) => {
     const db = createStoreDb(join(dir, 'db'))
     await db.root.open()
     try {
-      await fn(new EnvelopeTable({ db, lock: new WriteLock(), now: () => T0, retentionMs: 1000, lastSeq: 0n }), db)
+      const lock = new WriteLock()
+      const filter = new SeenFilter(db, lock)
+      const state = new FrameState({ db, lock, now: () => T0, retentionMs: 1000, usage: new BucketUsage(), filter, lastArrival: 0n })
+      await fn(new FramePuts(state), db, filter)
     } finally {
       await db.root.close()
     }
   })
 }
 
-test('hash filter: a new hash skips the index lookup, a stored one is still found', async () => {
-  await withTable(async (table, db) => {
-    await table.rebuildFilter()
-    // count the hashes the table looks up in the real hash index
+test('seen filter: a new hash skips the lookups, a seen one is still found', async () => {
+  await withPuts(async (puts, db, filter) => {
+    await filter.rebuild()
+    // count the hashes looked up in the real seen set
     let looked = 0
-    const getMany = db.envelopeHashes.getMany.bind(db.envelopeHashes)
-    db.envelopeHashes.getMany = async (keys: Uint8Array[]) => { looked += keys.length; return await getMany(keys) }
+    const getMany = db.seen.getMany.bind(db.seen)
+    db.seen.getMany = async (keys: Uint8Array[]) => { looked += keys.length; return await getMany(keys) }
     const topic = topicId(3)
-    const es = Array.from({ length: 100 }, (_, i) => envelope(`f${i}`))
-    const first = await Promise.all(es.map(async e => await table.put(topic, e.data, e.hash)))
+    const recs = Array.from({ length: 100 }, (_, i) => frameRec(`f${i}`))
+    const first = await Promise.all(recs.map(async r => await puts.put(r, { ...QUOTA, topic })))
     assert.ok(first.every(r => r.stored))
-    assert.equal(looked, 0, 'new hashes were looked up in the index')
-    const again = await Promise.all(es.map(async e => await table.put(topic, e.data, e.hash)))
-    assert.deepEqual(again.map(r => [r.stored, r.seq]), first.map(r => [false, r.seq]))
+    assert.equal(looked, 0, 'new hashes were looked up')
+    const again = await Promise.all(recs.map(async r => await puts.put(r, { ...QUOTA, topic })))
+    assert.deepEqual(again.map(r => [r.stored, r.seen, r.seq]), first.map(r => [false, true, r.seq]))
     assert.equal(looked, 100)
-    // stored and new hashes interleaved in the same groups: only the stored ones are looked up, and
+    // seen and new hashes interleaved in the same groups: only the seen ones are looked up, and
     // each answer goes to its own put
-    const fresh = Array.from({ length: 50 }, (_, i) => envelope(`f-new${i}`))
-    const mixed = await Promise.all(fresh.flatMap((e, i) => [e, es[i]]).map(async e => await table.put(topic, e.data, e.hash)))
+    const fresh = Array.from({ length: 50 }, (_, i) => frameRec(`f-new${i}`))
+    const mixed = await Promise.all(fresh.flatMap((r, i) => [r, recs[i]]).map(async r => await puts.put(r, { ...QUOTA, topic })))
     assert.equal(looked, 150)
     mixed.forEach((r, i) => {
-      if (i % 2 === 0) assert.ok(r.stored && r.seq > 100n, `new envelope ${i / 2} was not stored`)
-      else assert.deepEqual([r.stored, r.seq], [false, first[(i - 1) / 2].seq], `stored envelope ${(i - 1) / 2}`)
+      if (i % 2 === 0) assert.ok(r.stored && r.seq !== undefined && r.seq > 100n, `new frame ${i / 2} was not stored`)
+      else assert.deepEqual([r.stored, r.seq], [false, first[(i - 1) / 2].seq], `seen frame ${(i - 1) / 2}`)
     })
   })
 })
 
-test('hash filter: a build that starts while a put is being written still holds that put', async () => {
-  await withTable(async (table, db) => {
+test('seen filter: a build that starts while a put is being written still holds that put', async () => {
+  await withPuts(async (puts, db, filter) => {
     // hold the put's LevelDB write until the build has been asked for
     let release!: () => void
     const gate = new Promise<void>(resolve => { release = resolve })
@@ -242,124 +99,61 @@ test('hash filter: a build that starts while a put is being written still holds 
     const batch = db.root.batch.bind(db.root) as (ops: unknown[], options: unknown) => Promise<void>
     const gated = async (ops: unknown[], options: unknown): Promise<void> => { writing(); await gate; await batch(ops, options) }
     ;(db.root as unknown as { batch: typeof gated }).batch = gated
-    const e = envelope('in flight')
-    const put = table.put(topicId(5), e.data, e.hash)
+    const r = frameRec('in flight')
+    const put = puts.put(r, QUOTA)
     await started
-    const build = table.rebuildFilter()
+    const build = filter.rebuild()
     release()
     assert.equal((await put).stored, true)
     await build
-    const again = await table.put(topicId(5), e.data, e.hash)
-    assert.deepEqual([again.stored, again.seq], [false, 1n], 'the filter built meanwhile lost the put in flight')
+    assert.equal(filter.mayHave(r.hash), true, 'the filter built meanwhile lost the put in flight')
+    assert.deepEqual(await puts.put(r, QUOTA), { stored: false, seen: true, evicted: 0 })
   })
 })
 
-test('hash filter: dedupe holds across a reopen, while the filter is built and after it grows', async () => {
+test('seen filter: replays are caught across a reopen, while the filter is built and after it grows', async () => {
   await withStore(async ({ store: first, reopen }) => {
-    const topic = topicId(4)
     // more than the smallest filter holds, so it fills up and is built again, larger
     const n = HASH_FILTER_MIN_CAPACITY + 4000
-    const es = Array.from({ length: n }, (_, i) => envelope(`g${i}`))
-    const seqs = new Map<string, bigint>()
+    const recs = Array.from({ length: n }, (_, i) => frameRec(`g${i}`, { bucket: i % 16 }))
     for (let i = 0; i < n; i += 1000) {
-      for (const r of await Promise.all(es.slice(i, i + 1000).map(async e => await first.putEnvelope(topic, e.data, e.hash)))) {
-        assert.equal(r.stored, true)
-        seqs.set(toHex(r.hash), r.seq)
-      }
+      for (const r of await Promise.all(recs.slice(i, i + 1000).map(async r => await first.putFrame(r, QUOTA)))) assert.equal(r.stored, true)
     }
     await first.hashFilterIdle()
-    const sample = es.filter((_e, i) => i % 97 === 0)
-    for (const r of await Promise.all(sample.map(async e => await first.putEnvelope(topic, e.data, e.hash)))) {
-      assert.deepEqual([r.stored, r.seq], [false, seqs.get(toHex(r.hash))])
-    }
-    // reopened: the filter is built from the index in the background; puts right away, old and
-    // new, race with that build, and every answer must still be right
+    const sample = recs.filter((_r, i) => i % 97 === 0)
+    for (const r of await Promise.all(sample.map(async r => await first.putFrame(r, QUOTA)))) assert.deepEqual(r, { stored: false, seen: true, evicted: 0 })
+    // reopened: the filter is built in the background; puts right away, old and new, race with
+    // that build, and every answer must still be right
     const store = await reopen()
-    const fresh = Array.from({ length: 300 }, (_, i) => envelope(`h${i}`))
-    const during = await Promise.all([...sample, ...fresh].map(async e => await store.putEnvelope(topic, e.data, e.hash)))
-    assert.deepEqual(during.slice(0, sample.length).map(r => [r.stored, r.seq]), sample.map(e => [false, seqs.get(toHex(e.hash))]))
-    assert.ok(during.slice(sample.length).every(r => r.stored), 'a new envelope was taken for a duplicate')
+    const fresh = Array.from({ length: 300 }, (_, i) => frameRec(`h${i}`))
+    const during = await Promise.all([...sample, ...fresh].map(async r => await store.putFrame(r, QUOTA)))
+    assert.ok(during.slice(0, sample.length).every(r => !r.stored && r.seen), 'a replay was stored')
+    assert.ok(during.slice(sample.length).every(r => r.stored), 'a new frame was taken for a replay')
     await store.hashFilterIdle()
-    const after = await Promise.all(fresh.map(async e => await store.putEnvelope(topic, e.data, e.hash)))
-    assert.deepEqual(after.map(r => [r.stored, r.seq]), during.slice(sample.length).map(r => [false, r.seq]), 'puts made during the build were forgotten')
-    assert.equal(await store.countEnvelopes(topic), n + fresh.length)
+    const after = await Promise.all(fresh.map(async r => await store.putFrame(r, QUOTA)))
+    assert.ok(after.every(r => !r.stored && r.seen), 'puts made during the build were forgotten')
+    assert.equal((await store.status()).frames, n + fresh.length)
   })
 })
 
-test('envelopes: everything survives a reopen and seq continues upward', async () => {
-  await withStore(async ({ store: first, reopen }) => {
-    const topic = topicId(1)
-    for (let i = 0; i < 5; i++) {
-      const e = envelope(`r${i}`)
-      await first.putEnvelope(topic, e.data, e.hash)
-    }
-    const store = await reopen()
-    const all = await listAll(store, topic)
-    assert.deepEqual(all.map((e) => e.seq), [1n, 2n, 3n, 4n, 5n])
-    assert.equal(await store.hasEnvelope(envelope('r3').hash), true)
-    assert.equal((await store.putEnvelope(topic, envelope('r3').data, envelope('r3').hash)).stored, false)
-    const next = envelope('r5')
-    assert.equal((await store.putEnvelope(topicId(2), next.data, next.hash)).seq, 6n)
-  })
-})
-
-test('expiry: deleteExpired removes exactly the expired ones; reads never see expired', async () => {
-  await withStore(async ({ store, clock, reopen }) => {
-    const topic = topicId(1)
-    const a = envelope('a')
-    const b = envelope('b')
-    const c = envelope('c')
-    await store.putEnvelope(topic, a.data, a.hash)
-    await store.putEnvelope(topic, b.data, b.hash)
-    clock.t = T0 + 500
-    await store.putEnvelope(topic, c.data, c.hash)
-    clock.t = T0 + 999
-    assert.equal((await store.listEnvelopes(topic)).envelopes.length, 3)
-    assert.equal(await store.deleteExpired(), 0)
-    clock.t = T0 + 1000
-    const page = await store.listEnvelopes(topic)
-    assert.deepEqual(page.envelopes.map((e) => e.seq), [3n])
-    assert.equal(await store.hasEnvelope(a.hash), false)
-    assert.equal(await store.getEnvelope(a.hash), undefined)
-    assert.equal(await store.countEnvelopes(), 1)
-    assert.equal(await store.countEnvelopes(topic), 1)
-    assert.equal(await store.deleteExpired(), 2)
-    assert.equal(await store.deleteExpired(), 0)
-    assert.equal((await store.getEnvelope(c.hash))?.seq, 3n)
-    const again = await store.putEnvelope(topic, a.data, a.hash)
-    assert.deepEqual(again, { stored: true, seq: 4n, hash: a.hash })
-    assert.equal((await store.getEnvelope(a.hash))?.expiresAt, T0 + 2000)
-
-    // an expired envelope not yet swept is replaced by a new put of the same bytes
-    clock.t = T0 + 1500
-    const replaced = await store.putEnvelope(topic, c.data, c.hash)
-    assert.deepEqual(replaced, { stored: true, seq: 5n, hash: c.hash })
-    assert.equal(await store.deleteExpired(), 0)
-    assert.deepEqual((await listAll(store, topic)).map((e) => e.seq), [4n, 5n])
-
-    // explicit time; seq keeps counting after everything expired, across a reopen
-    assert.equal(await store.deleteExpired(T0 + 10_000), 2)
-    assert.equal(await store.countEnvelopes(), 0)
-    const reopened = await reopen()
-    assert.equal((await reopened.putEnvelope(topic, b.data, b.hash)).seq, 6n)
-  }, { retentionMs: 1000 })
-})
-
-test('expiry: the sweep works in bounded batches over more than one batch', async () => {
+test('sweep: bounded batches over more than one batch remove exactly what is due', async () => {
   await withStore(async ({ store, clock }) => {
     const n = EXPIRY_SWEEP_BATCH * 2 + 37
-    await Promise.all(Array.from({ length: n }, async (_, i) => {
-      const e = envelope(`bulk${i}`)
-      await store.putEnvelope(topicId(i % 3), e.data, e.hash)
-    }))
-    clock.t = T0 + 5
-    const keep = envelope('keep')
-    await store.putEnvelope(topicId(0), keep.data, keep.hash)
+    const due = Array.from({ length: n }, (_, i) => frameRec(`bulk${i}`, { bucket: i % 3, expiresAt: T0 + 5 }))
+    await Promise.all(due.map(async r => await store.putFrame(r, QUOTA)))
+    const keep = frameRec('keep', { expiresAt: T0 + 11 })
+    await store.putFrame(keep, QUOTA)
+    // each batch runs under the write lock, one after the other, so the batches are bounded
+    const db = (store as unknown as { db: StoreDb }).db
+    const keys = db.expiry.keys.bind(db.expiry)
+    const limits: Array<number | undefined> = []
+    db.expiry.keys = ((o: { limit?: number }) => { limits.push(o.limit); return keys(o) }) as typeof db.expiry.keys
     clock.t = T0 + 10
-    assert.equal(await store.deleteExpired(), n)
-    assert.equal(await store.countEnvelopes(), 1)
-    assert.deepEqual((await listAll(store, topicId(0))).map((e) => toHex(e.hash)), [toHex(keep.hash)])
-  }, { retentionMs: 10 })
+    assert.deepEqual(await store.deleteExpired(), { frames: n, seen: n })
+    assert.deepEqual(limits, [EXPIRY_SWEEP_BATCH, EXPIRY_SWEEP_BATCH, EXPIRY_SWEEP_BATCH])
+    assert.deepEqual(await store.status(), { frames: 1, matchedFrames: 0, relayedBytes: keep.frame.length, unfetchedPastRetention: 0 })
+    assert.deepEqual(await store.getFrames([keep.hash, due[0].hash]), [keep, undefined])
+  })
 })
 
 test('topics: several owners, key conflict, deregister, survive a reopen', async () => {
@@ -438,8 +232,7 @@ test('libp2p datastore: put, get, has, query, delete, batch through interface-da
     batch.delete(new Key('/gone'))
     await batch.commit()
     // the store's own sublevels are invisible to the datastore and vice versa
-    const e = envelope('ds')
-    await store.putEnvelope(topicId(1), e.data, e.hash)
+    await store.putFrame(frameRec('ds'), { bucketQuotaBytes: 1024, topic: topicId(1) })
     await store.setCursor('/peers/z', 1n)
 
     store = await reopen()
@@ -456,7 +249,7 @@ test('libp2p datastore: put, get, has, query, delete, batch through interface-da
     assert.deepEqual(all.sort(), ['/dht/record/x', '/peers/a', '/peers/b', '/peers/c'])
     await ds2.delete(new Key('/peers/a'))
     assert.equal(await ds2.has(new Key('/peers/a')), false)
-    assert.equal(await store.countEnvelopes(), 1)
+    assert.equal(await store.countMatched(), 1)
   })
 })
 
@@ -500,12 +293,14 @@ test('corrupt values on disk give AsmtpError STORE_ERROR, not a crash', async ()
     const path = join(dir, 'db')
     const topic = topicId(1)
     const passportId = new Uint8Array(32).fill(0x33)
-    const e = envelope('x')
-    const good = envelope('good')
+    const bad = frameRec('bad', { bucket: 2 })
+    const badSeen = frameRec('bad seen', { bucket: 4 })
+    const good = frameRec('good', { bucket: 3 })
     let store = await openStore({ path })
     await store.registerTopic(topic, new Uint8Array(32), 'alice')
-    await store.putEnvelope(topic, e.data, e.hash)
-    await store.putEnvelope(topicId(2), good.data, good.hash)
+    await store.putFrame(bad, { ...QUOTA, topic })
+    await store.putFrame(badSeen, QUOTA)
+    await store.putFrame(good, { ...QUOTA, topic: topicId(2) })
     await store.putPassport(passportId, Uint8Array.of(1, 2, 3))
     await store.setCursor('c', 5n)
     await store.close()
@@ -516,7 +311,9 @@ test('corrupt values on disk give AsmtpError STORE_ERROR, not a crash', async ()
     const junk = Uint8Array.of(1, 0xff, 0xff)
     await raw.open()
     await sub(SUBLEVELS.topics).put(topic, junk)
-    await sub(SUBLEVELS.envelopes).put(concatBytes(topic, u64be(1n)), Uint8Array.of(9, 9))
+    await sub(SUBLEVELS.frames).put(bad.hash, Uint8Array.of(9, 9))
+    await sub(SUBLEVELS.seen).put(badSeen.hash, junk)
+    await sub(SUBLEVELS.inventory).put(concatBytes(u16be(4), u32be(1)), junk)
     await sub(SUBLEVELS.passports).put(passportId, Uint8Array.of(2, 1))
     await sub(SUBLEVELS.passports).put(Uint8Array.of(1, 2, 3), Uint8Array.of(1, 1))
     await named(SUBLEVELS.cursors).put('c', junk)
@@ -527,39 +324,63 @@ test('corrupt values on disk give AsmtpError STORE_ERROR, not a crash', async ()
       await assert.rejects(store.getTopic(topic), isStoreError)
       await assert.rejects(store.listTopics(), isStoreError)
       await assert.rejects(store.registerTopic(topic, new Uint8Array(32), 'bob'), isStoreError)
-      await assert.rejects(store.getEnvelope(e.hash), isStoreError)
-      await assert.rejects(store.listEnvelopes(topic), isStoreError)
+      await assert.rejects(store.hasFrame(bad.hash), isStoreError)
+      await assert.rejects(store.getFrames([good.hash, bad.hash]), isStoreError)
+      await assert.rejects(store.listMatched(topic), isStoreError)
+      await assert.rejects(store.putFrame(bad, QUOTA), /corrupt store: frames record/)
+      await assert.rejects(store.hasSeen(badSeen.hash), isStoreError)
+      await assert.rejects(store.inventory(4, { fromHour: 0, toHour: 5, limit: 10 }), /corrupt store: inventory key/)
       await assert.rejects(store.getPassport(passportId), isStoreError)
       await assert.rejects(store.listPassportIds(), isStoreError)
       await assert.rejects(store.getCursor('c'), isStoreError)
       await assert.rejects(store.getTopic(topic), /corrupt store: topics record/)
       // the rest of the store still works
-      assert.equal((await store.getEnvelope(good.hash))?.seq, 2n)
-      assert.equal((await store.listEnvelopes(topicId(2))).envelopes.length, 1)
+      assert.deepEqual(await store.getFrames([good.hash]), [good])
+      assert.equal((await store.listMatched(topicId(2))).envelopes.length, 1)
+      assert.equal((await store.putFrame(frameRec('new'), { ...QUOTA, topic: topicId(2) })).seq, 2n)
       await store.setCursor('c', 6n)
       assert.equal(await store.getCursor('c'), 6n)
     } finally {
       await store.close()
     }
 
+    for (const [key, value] of [['last-arrival', junk], ['format', Uint8Array.of(1, 0, 99)]] as const) {
+      await raw.open()
+      await named(SUBLEVELS.meta).put(key, value)
+      await raw.close()
+      await assert.rejects(openStore({ path }), isStoreError)
+      await raw.open()
+      await named(SUBLEVELS.meta).del(key)
+      await raw.close()
+    }
     await raw.open()
-    await named(SUBLEVELS.meta).put('last-seq', junk)
+    await sub(SUBLEVELS.bucketUsage).put(u16be(3), junk)
     await raw.close()
-    await assert.rejects(openStore({ path }), isStoreError)
+    await assert.rejects(openStore({ path }), /corrupt store: bucket-usage record 0003/)
+  })
+})
+
+test('a folder from asmtp version 1 fails to open with a STORE_ERROR naming it', async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, 'v1')
+    const raw = new Level<Uint8Array, Uint8Array>(path, { keyEncoding: 'view', valueEncoding: 'view' })
     await raw.open()
-    await named(SUBLEVELS.meta).put('last-seq', Uint8Array.of(1, 0, 0, 0, 0, 0, 0, 0, 9))
-    await named(SUBLEVELS.meta).put('format', Uint8Array.of(1, 0, 99))
+    await raw.sublevel<string, Uint8Array>(SUBLEVELS.meta, { keyEncoding: 'utf8', valueEncoding: 'view' }).put('format', Uint8Array.of(1, 0, 1))
     await raw.close()
-    await assert.rejects(openStore({ path }), /store format 99 is not supported/)
+    await assert.rejects(openStore({ path }), (e: unknown) => isStoreError(e) && (e as Error).message.includes(path) && /from asmtp version 1/.test((e as Error).message))
+    const fresh = await openStore({ path: join(dir, 'v2') })
+    await fresh.close()
+    const reopened = await openStore({ path: join(dir, 'v2') })
+    await reopened.close()
   })
 })
 
 test('value decoders: random bytes decode or throw STORE_ERROR, nothing else', () => {
   const decoders = [
-    decodeEnvelopeValue, decodeHashIndexValue, decodeExpiryIndexValue, decodeTopicValue,
-    decodePassportValue, decodeU64Value, decodeFormatValue
+    decodeTopicValue, decodePassportValue, decodeU64Value, decodeFormatValue, decodeFrameHeader, decodeFrameData,
+    decodeExpiresAt, decodeRelayEntry, decodeHashRef, decodeEmptyValue, decodeBucketUsage
   ]
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 120 }), fc.boolean(), (bytes, versioned) => {
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 160 }), fc.boolean(), (bytes, versioned) => {
     const input = versioned ? concatBytes(Uint8Array.of(1), bytes) : bytes
     for (const decode of decoders) {
       try {
@@ -571,6 +392,11 @@ test('value decoders: random bytes decode or throw STORE_ERROR, nothing else', (
   }), { numRuns: 2000 })
   const topicValue = concatBytes(Uint8Array.of(1), new Uint8Array(32), u64be(5), Uint8Array.of(0, 1, 0, 2, 0xc3, 0x28))
   assert.throws(() => decodeTopicValue('bad utf-8', topicValue), isStoreError)
+  // a header that is matched without a retention end, and one truncated in its matches
+  const header = (keepUntil: number, count: number, matches: Uint8Array) => concatBytes(Uint8Array.of(1), u16be(1), u32be(2), u64be(3), u64be(4), u64be(5n), u32be(6), u64be(keepUntil), Uint8Array.of(count), matches)
+  assert.equal(decodeFrameHeader('ok', header(7, 1, concatBytes(new Uint8Array(32), u64be(1n)))).matches.length, 1)
+  assert.throws(() => decodeFrameHeader('no keepUntil', header(0, 1, concatBytes(new Uint8Array(32), u64be(1n)))), isStoreError)
+  assert.throws(() => decodeFrameHeader('truncated', header(7, 2, concatBytes(new Uint8Array(32), u64be(1n)))), isStoreError)
 })
 
 test('big-endian integer encoders agree with DataView on every range, wrapping as setBigUint64 does', () => {
@@ -599,26 +425,33 @@ test('store lifecycle: close is idempotent, a closed store refuses work, a locke
     const path = join(dir, 'db')
     const store = await openStore({ path })
     await assert.rejects(openStore({ path }), isStoreError)
-    const e = envelope('late')
-    const pending = store.putEnvelope(topicId(1), e.data, e.hash)
+    const r = frameRec('late', { expiresAt: Date.now() + 24 * 3600 * 1000 })
+    const pending = store.putFrame(r, QUOTA)
     await store.close()
     assert.equal((await pending).stored, true)
     await store.close()
     await assert.rejects(store.getCursor('x'), isStoreError)
-    await assert.rejects(store.putEnvelope(topicId(1), e.data, e.hash), isStoreError)
+    await assert.rejects(store.putFrame(r, QUOTA), isStoreError)
+    await assert.rejects(store.status(), isStoreError)
     await assert.rejects(openStore({ path, retentionMs: 0 }), RangeError)
     const reopened = await openStore({ path })
-    assert.equal(await reopened.hasEnvelope(e.hash), true)
+    assert.equal(await reopened.hasFrame(r.hash), true)
     await reopened.close()
   })
 })
 
-test('random bytes as envelope data round-trip exactly', async () => {
+test('random bytes as frames round-trip exactly, relayed-only and matched', async () => {
   await withStore(async ({ store }) => {
-    const topic = randomBytes(32)
-    const datas = [randomBytes(1), randomBytes(65 * 1024), randomBytes(1000)]
-    for (const data of datas) await store.putEnvelope(topic, data, sha256(data))
-    const all = await listAll(store, new Uint8Array(topic))
-    assert.deepEqual(all.map((x) => toHex(x.data)), datas.map((d) => toHex(d)))
+    const topic = new Uint8Array(randomBytes(32))
+    const recs: FrameRecord[] = [randomBytes(1), randomBytes(65 * 1024 + 14), randomBytes(1000)].map((b, i) => {
+      const frame = new Uint8Array(b)
+      return { hash: sha256(frame), bucket: 65535, hour: 0xffffffff - i, expiresAt: EXPIRES, frame }
+    })
+    for (const [i, r] of recs.entries()) await store.putFrame(r, i === 1 ? QUOTA : { ...QUOTA, topic })
+    assert.deepEqual(await store.getFrames(recs.map((r) => r.hash)), recs)
+    const page = await store.listMatched(topic)
+    assert.deepEqual(page.envelopes.map((e) => toHex(e.data)), [toHex(recs[0].frame), toHex(recs[2].frame)])
+    const inv = await store.inventory(65535, { fromHour: 0, toHour: 0xffffffff, limit: 10 })
+    assert.deepEqual(inv.items.map((x) => x.hour), [0xffffffff - 2, 0xffffffff - 1, 0xffffffff])
   })
 })

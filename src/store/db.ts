@@ -24,9 +24,17 @@ export type NamedSublevel = ReturnType<typeof named>
 export interface StoreDb {
   root: RootDb
   meta: NamedSublevel
-  envelopes: BinarySublevel
-  envelopeHashes: BinarySublevel
-  envelopeExpiry: BinarySublevel
+  frames: BinarySublevel
+  frameData: BinarySublevel
+  inventory: BinarySublevel
+  relayOrder: BinarySublevel
+  matched: BinarySublevel
+  unfetched: BinarySublevel
+  expiry: BinarySublevel
+  seen: BinarySublevel
+  bucketUsage: BinarySublevel
+  topicSeq: BinarySublevel
+  fetched: BinarySublevel
   topics: BinarySublevel
   passports: BinarySublevel
   cursors: NamedSublevel
@@ -38,9 +46,17 @@ export function createStoreDb (path: string): StoreDb {
   return {
     root,
     meta: named(root, SUBLEVELS.meta),
-    envelopes: binary(root, SUBLEVELS.envelopes),
-    envelopeHashes: binary(root, SUBLEVELS.envelopeHashes),
-    envelopeExpiry: binary(root, SUBLEVELS.envelopeExpiry),
+    frames: binary(root, SUBLEVELS.frames),
+    frameData: binary(root, SUBLEVELS.frameData),
+    inventory: binary(root, SUBLEVELS.inventory),
+    relayOrder: binary(root, SUBLEVELS.relayOrder),
+    matched: binary(root, SUBLEVELS.matched),
+    unfetched: binary(root, SUBLEVELS.unfetched),
+    expiry: binary(root, SUBLEVELS.expiry),
+    seen: binary(root, SUBLEVELS.seen),
+    bucketUsage: binary(root, SUBLEVELS.bucketUsage),
+    topicSeq: binary(root, SUBLEVELS.topicSeq),
+    fetched: binary(root, SUBLEVELS.fetched),
     topics: binary(root, SUBLEVELS.topics),
     passports: binary(root, SUBLEVELS.passports),
     cursors: named(root, SUBLEVELS.cursors),

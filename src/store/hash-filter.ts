@@ -1,13 +1,13 @@
 /**
- * A Bloom filter over envelope hashes (docs/STORAGE.md, "Hash filter"): "definitely not stored"
- * answers let a put skip the hash-index lookup, a LevelDB read on every stored envelope of a
- * key that is almost never there. It never forgets a hash it was given (no false negatives); a false
- * positive only costs the lookup that would have run anyway.
+ * A Bloom filter over frame hashes (docs/STORAGE.md, "Replay filter"): "definitely not seen"
+ * answers let a put or a replay check skip a LevelDB read of a key that is almost never there.
+ * It never forgets a hash it was given (no false negatives); a false positive only costs the
+ * lookup that would have run anyway.
  *
- * Envelope hashes are SHA-256 outputs, uniformly distributed, so the bit positions are read
+ * Frame hashes are SHA-256 outputs, uniformly distributed, so the bit positions are read
  * straight from the hash: seven 32-bit words, each masked to the filter's size.
  */
-import { ENVELOPE_HASH_BYTES } from './keys.js'
+import { FRAME_HASH_BYTES } from './keys.js'
 
 /** Bits per expected hash; with 7 positions the false-positive rate at capacity is about 1%. */
 export const HASH_FILTER_BITS_PER_KEY = 10
@@ -39,7 +39,7 @@ export class HashFilter {
   }
 
   add (hash: Uint8Array): void {
-    if (hash.length !== ENVELOPE_HASH_BYTES) throw new RangeError(`hash must be ${ENVELOPE_HASH_BYTES} bytes, got ${hash.length}`)
+    if (hash.length !== FRAME_HASH_BYTES) throw new RangeError(`hash must be ${FRAME_HASH_BYTES} bytes, got ${hash.length}`)
     for (let i = 0; i < POSITIONS; i++) {
       const p = this.position(hash, i)
       this.bits[p >>> 5] |= 1 << (p & 31)
@@ -49,7 +49,7 @@ export class HashFilter {
 
   /** false: the hash was never added. true: it may have been. */
   mayHave (hash: Uint8Array): boolean {
-    if (hash.length !== ENVELOPE_HASH_BYTES) return true
+    if (hash.length !== FRAME_HASH_BYTES) return true
     for (let i = 0; i < POSITIONS; i++) {
       const p = this.position(hash, i)
       if ((this.bits[p >>> 5] & (1 << (p & 31))) === 0) return false

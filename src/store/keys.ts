@@ -1,18 +1,27 @@
 /**
  * Key encodings of the node store (docs/STORAGE.md). Every binary key sorts correctly as
- * bytes: envelopes as topic ‖ seq u64 BE, so one topic's envelopes are one contiguous range in
- * seq order; the expiry index as expiresAt u64 BE ‖ hash, so everything expired by a given time
- * is one range starting at the beginning of the sublevel.
+ * bytes (integers big-endian): the inventory as bucket ‖ hour ‖ hash, so one bucket's hours are
+ * one range in (hour, hash) order; the relay order as bucket ‖ arrival ‖ hash, so a bucket's
+ * oldest relayed-only frames come first; matched frames as topic ‖ seq; the expiry index as
+ * time ‖ kind ‖ hash, so everything due by a given time is one range from the sublevel's start.
  */
 import { AsmtpError } from '../errors.js'
-import { concatBytes, toHex, u64be } from '../bytes.js'
+import { concatBytes, toHex, u16be, u32be, u64be } from '../bytes.js'
 
 /** Sublevel names (abstract-level prefixes them as `!name!`). */
 export const SUBLEVELS = {
   meta: 'meta',
-  envelopes: 'envelopes',
-  envelopeHashes: 'envelope-hashes',
-  envelopeExpiry: 'envelope-expiry',
+  frames: 'frames',
+  frameData: 'frame-data',
+  inventory: 'inventory',
+  relayOrder: 'relay-order',
+  matched: 'matched',
+  unfetched: 'unfetched',
+  expiry: 'expiry',
+  seen: 'seen',
+  bucketUsage: 'bucket-usage',
+  topicSeq: 'topic-seq',
+  fetched: 'fetched',
   topics: 'topics',
   passports: 'passports',
   cursors: 'cursors',
@@ -21,14 +30,27 @@ export const SUBLEVELS = {
 
 export const TOPIC_ID_BYTES = 32
 export const TOPIC_KEY_BYTES = 32
-export const ENVELOPE_HASH_BYTES = 32
+export const FRAME_HASH_BYTES = 32
 export const PASSPORT_ID_BYTES = 32
-export const ENVELOPE_KEY_BYTES = TOPIC_ID_BYTES + 8
-export const EXPIRY_KEY_BYTES = 8 + ENVELOPE_HASH_BYTES
+export const MAX_BUCKET = 0xffff
+export const MAX_HOUR = 0xffffffff
 export const MAX_U64 = (1n << 64n) - 1n
+export const INVENTORY_KEY_BYTES = 2 + 4 + FRAME_HASH_BYTES
+export const RELAY_KEY_BYTES = 2 + 8 + FRAME_HASH_BYTES
+export const MATCHED_KEY_BYTES = TOPIC_ID_BYTES + 8
+export const EXPIRY_KEY_BYTES = 8 + 1 + FRAME_HASH_BYTES
+
+/** Kinds of expiry index entries: what falls due at that time. */
+export const EXPIRY_KIND = {
+  /** the frame's network expiry: its seen entry goes; a relayed-only frame goes; a matched one leaves the inventory */
+  network: 0,
+  /** the end of a matched frame's retention: it goes once every device fetched it */
+  retention: 1
+} as const
+export type ExpiryKind = typeof EXPIRY_KIND[keyof typeof EXPIRY_KIND]
 
 export const META_FORMAT_KEY = 'format'
-export const META_LAST_SEQ_KEY = 'last-seq'
+export const META_LAST_ARRIVAL_KEY = 'last-arrival'
 
 /** A plain Uint8Array view of bytes read from LevelDB (classic-level hands out Buffers). */
 export function plainBytes (bytes: Uint8Array): Uint8Array {
@@ -46,56 +68,95 @@ export function assertSeq (seq: bigint, what: string): void {
   if (seq < 0n || seq > MAX_U64) throw new RangeError(`${what} must be an unsigned 64-bit integer`)
 }
 
+export function assertInteger (n: number, max: number, what: string): void {
+  if (typeof n !== 'number') throw new TypeError(`${what} must be a number`)
+  if (!Number.isInteger(n) || n < 0 || n > max) throw new RangeError(`${what} must be an integer in 0..${max}, got ${n}`)
+}
+
 /** Milliseconds since the epoch as a u64; fractional values are floored. */
 export function assertTime (ms: number, what: string): number {
-  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > Number.MAX_SAFE_INTEGER) {
     throw new RangeError(`${what} must be a finite, non-negative number of milliseconds`)
   }
   return Math.floor(ms)
 }
 
-export function envelopeKey (topic: Uint8Array, seq: bigint): Uint8Array {
+function corruptKey (what: string, key: Uint8Array, expected: number): AsmtpError {
+  return new AsmtpError('STORE_ERROR', `corrupt store: ${what} key ${toHex(key)} is ${key.length} bytes, expected ${expected}`)
+}
+
+function view (key: Uint8Array): DataView {
+  return new DataView(key.buffer, key.byteOffset, key.byteLength)
+}
+
+export function inventoryKey (bucket: number, hour: number, hash: Uint8Array): Uint8Array {
+  return concatBytes(u16be(bucket), u32be(hour), hash)
+}
+
+export function parseInventoryKey (key: Uint8Array): { bucket: number, hour: number, hash: Uint8Array } {
+  if (key.length !== INVENTORY_KEY_BYTES) throw corruptKey(SUBLEVELS.inventory, key, INVENTORY_KEY_BYTES)
+  const v = view(key)
+  return { bucket: v.getUint16(0), hour: v.getUint32(2), hash: plainBytes(key).slice(6) }
+}
+
+const MAX_HASH = new Uint8Array(FRAME_HASH_BYTES).fill(0xff)
+
+/** The key range of a bucket's inventory over hours fromHour..toHour (inclusive). */
+export function inventoryRange (bucket: number, fromHour: number, toHour: number): { gte: Uint8Array, lte: Uint8Array } {
+  return { gte: concatBytes(u16be(bucket), u32be(fromHour)), lte: inventoryKey(bucket, toHour, MAX_HASH) }
+}
+
+export function relayKey (bucket: number, arrival: bigint, hash: Uint8Array): Uint8Array {
+  return concatBytes(u16be(bucket), u64be(arrival), hash)
+}
+
+export function parseRelayKey (key: Uint8Array): { bucket: number, arrival: bigint, hash: Uint8Array } {
+  if (key.length !== RELAY_KEY_BYTES) throw corruptKey(SUBLEVELS.relayOrder, key, RELAY_KEY_BYTES)
+  const v = view(key)
+  return { bucket: v.getUint16(0), arrival: v.getBigUint64(2), hash: plainBytes(key).slice(10) }
+}
+
+/** The key range of one bucket's relayed-only frames, oldest first. */
+export function relayRange (bucket: number): { gte: Uint8Array, lte: Uint8Array } {
+  return { gte: u16be(bucket), lte: relayKey(bucket, MAX_U64, MAX_HASH) }
+}
+
+export function matchedKey (topic: Uint8Array, seq: bigint): Uint8Array {
   return concatBytes(topic, u64be(seq))
 }
 
-export function parseEnvelopeKey (key: Uint8Array): { topic: Uint8Array, seq: bigint } {
-  if (key.length !== ENVELOPE_KEY_BYTES) {
-    throw new AsmtpError('STORE_ERROR', `corrupt store: envelope key ${toHex(key)} is ${key.length} bytes, expected ${ENVELOPE_KEY_BYTES}`)
+export function parseMatchedKey (key: Uint8Array, what: string = SUBLEVELS.matched): { topic: Uint8Array, seq: bigint } {
+  if (key.length !== MATCHED_KEY_BYTES) throw corruptKey(what, key, MATCHED_KEY_BYTES)
+  return { topic: plainBytes(key).slice(0, TOPIC_ID_BYTES), seq: view(key).getBigUint64(TOPIC_ID_BYTES) }
+}
+
+/** The key range of one topic's entries with after < seq <= upTo. */
+export function matchedRange (topic: Uint8Array, after: bigint, upTo: bigint = MAX_U64): { gt: Uint8Array, lte: Uint8Array } {
+  return { gt: matchedKey(topic, after), lte: matchedKey(topic, upTo) }
+}
+
+export function expiryKey (time: number, kind: ExpiryKind, hash: Uint8Array): Uint8Array {
+  return concatBytes(u64be(time), Uint8Array.of(kind), hash)
+}
+
+export function parseExpiryKey (key: Uint8Array): { time: number, kind: ExpiryKind, hash: Uint8Array } {
+  if (key.length !== EXPIRY_KEY_BYTES) throw corruptKey(SUBLEVELS.expiry, key, EXPIRY_KEY_BYTES)
+  const v = view(key)
+  const time = v.getBigUint64(0)
+  const kind = v.getUint8(8)
+  if (time > BigInt(Number.MAX_SAFE_INTEGER) || (kind !== EXPIRY_KIND.network && kind !== EXPIRY_KIND.retention)) {
+    throw new AsmtpError('STORE_ERROR', `corrupt store: expiry key ${toHex(key)} has an impossible time or kind`)
   }
-  const view = new DataView(key.buffer, key.byteOffset, key.byteLength)
-  return { topic: plainBytes(key).slice(0, TOPIC_ID_BYTES), seq: view.getBigUint64(TOPIC_ID_BYTES) }
+  return { time: Number(time), kind, hash: plainBytes(key).slice(9) }
 }
 
-/** The key range of one topic's envelopes with seq > after. */
-export function envelopeRange (topic: Uint8Array, after: bigint): { gt: Uint8Array, lte: Uint8Array } {
-  return { gt: envelopeKey(topic, after), lte: envelopeKey(topic, MAX_U64) }
-}
-
-export function expiryKey (expiresAt: number, hash: Uint8Array): Uint8Array {
-  return concatBytes(u64be(expiresAt), hash)
-}
-
-export function parseExpiryKey (key: Uint8Array): { expiresAt: number, hash: Uint8Array } {
-  if (key.length !== EXPIRY_KEY_BYTES) {
-    throw new AsmtpError('STORE_ERROR', `corrupt store: expiry key ${toHex(key)} is ${key.length} bytes, expected ${EXPIRY_KEY_BYTES}`)
-  }
-  const view = new DataView(key.buffer, key.byteOffset, key.byteLength)
-  const expiresAt = view.getBigUint64(0)
-  if (expiresAt > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new AsmtpError('STORE_ERROR', `corrupt store: expiry key ${toHex(key)} has an impossible time`)
-  }
-  return { expiresAt: Number(expiresAt), hash: plainBytes(key).slice(8) }
-}
-
-/** Lower bound of the expiry entries still alive at `now`: everything below it has expiresAt <= now. */
-export function expiryAliveFrom (now: number): Uint8Array {
+/** Upper bound (exclusive) of the expiry entries due at `now`: everything below it has time <= now. */
+export function expiryDueBefore (now: number): Uint8Array {
   return u64be(now + 1)
 }
 
-/** Checks a fixed-length binary key read back from disk (topic ids, passport ids). */
+/** Checks a fixed-length binary key read back from disk (topic ids, passport ids, hashes). */
 export function checkStoredKey (key: Uint8Array, length: number, what: string): Uint8Array {
-  if (key.length !== length) {
-    throw new AsmtpError('STORE_ERROR', `corrupt store: ${what} key ${toHex(key)} is ${key.length} bytes, expected ${length}`)
-  }
+  if (key.length !== length) throw corruptKey(what, key, length)
   return plainBytes(key).slice()
 }

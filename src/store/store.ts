@@ -1,7 +1,8 @@
 /**
- * The node store: one LevelDB at `storage.path` holding envelopes with their hash and expiry
- * indexes, registered topics, passports, cursors, and the libp2p datastore (peer store, DHT
- * records), each in its own sublevel (DESIGN.md "Node network", Persistence; docs/STORAGE.md).
+ * The node store: one LevelDB at `storage.path` holding gossip frames per bucket (relayed-only
+ * within a per-bucket quota, or matched under one of the node's topics), the replay filter,
+ * registered topics, passports, cursors, and the libp2p datastore (peer store, DHT records),
+ * each in its own sublevel (DESIGN.md "Store-and-forward per bucket"; docs/STORAGE.md).
  * Every failure surfaces as an AsmtpError (STORE_ERROR for disk, corruption and a closed
  * store); wrong argument types or sizes stay TypeError/RangeError.
  */
@@ -12,21 +13,27 @@ import type { Level } from 'level'
 import { AsmtpError } from '../errors.js'
 import { createStoreDb, type StoreDb } from './db.js'
 import { CursorTable } from './cursors.js'
+import { BucketUsage } from './bucket-usage.js'
+import { FramePuts, type PutFrameOptions, type PutFrameResult } from './frame-put.js'
 import {
-  EnvelopeTable, type ListEnvelopesOptions, type ListEnvelopesResult, type PutEnvelopeResult, type StoredEnvelope
-} from './envelopes.js'
-import { META_FORMAT_KEY, META_LAST_SEQ_KEY, SUBLEVELS } from './keys.js'
+  FrameReads, type HourDigest, type InventoryOptions, type InventoryResult, type ListMatchedOptions, type ListMatchedResult
+} from './frame-reads.js'
+import { FrameState, type FrameRecord } from './frame-state.js'
+import { FrameSweep, type SweepResult } from './frame-sweep.js'
+import { MAX_BUCKET, META_FORMAT_KEY, META_LAST_ARRIVAL_KEY, SUBLEVELS, assertInteger } from './keys.js'
+import { SeenFilter } from './seen-filter.js'
 import { PassportTable } from './passports.js'
 import { TopicTable, type RegisteredTopic } from './topics.js'
-import { STORE_FORMAT, decodeFormatValue, decodeU64Value, describeKey, encodeFormatValue } from './values.js'
+import { STORE_FORMAT, STORE_FORMAT_V1, decodeFormatValue, decodeU64Value, describeKey, encodeFormatValue } from './values.js'
 import { WriteLock } from './write-lock.js'
 
-export const DEFAULT_RETENTION_MS = 14 * 24 * 60 * 60 * 1000
+/** How long a matched frame is kept after it arrived (DESIGN.md `storage.retention`). */
+export const DEFAULT_RETENTION_MS = 30 * 24 * 60 * 60 * 1000
 
 export interface StoreInit {
   /** directory of the LevelDB (created when missing) */
   path: string
-  /** how long envelopes are kept. @default 14 days */
+  /** how long matched frames are kept after they arrived (at least until their network expiry). @default 30 days */
   retentionMs?: number
   /** clock in milliseconds since the epoch, for tests. @default Date.now */
   now?: () => number
@@ -43,6 +50,17 @@ function asStoreError (what: string, err: unknown): unknown {
   return storeError(what, err)
 }
 
+export interface StoreStatus {
+  /** frames held, relayed-only and matched */
+  frames: number
+  matchedFrames: number
+  relayedBytes: number
+  /** matched frames past their retention that no device has fetched yet (kept, never dropped) */
+  unfetchedPastRetention: number
+}
+
+export interface BucketUsageInfo { relayedBytes: number, relayedFrames: number, matchedFrames: number }
+
 export class Store {
   /** libp2p's datastore (peer store, DHT records), in the `libp2p` sublevel of this database */
   readonly datastore: Datastore
@@ -50,20 +68,26 @@ export class Store {
   private readonly levelDatastore: LevelDatastore
   private readonly db: StoreDb
   private readonly lock: WriteLock
-  private readonly envelopes: EnvelopeTable
+  private readonly frames: FrameState
+  private readonly puts: FramePuts
+  private readonly reads: FrameReads
+  private readonly sweep: FrameSweep
   private readonly topics: TopicTable
   private readonly passports: PassportTable
   private readonly cursors: CursorTable
   private closing: Promise<void> | undefined
 
   /** Use openStore(). */
-  constructor (init: { db: StoreDb, datastore: LevelDatastore, lock: WriteLock, now: () => number, retentionMs: number, lastSeq: bigint }) {
+  constructor (init: { db: StoreDb, datastore: LevelDatastore, lock: WriteLock, now: () => number, retentionMs: number, lastArrival: bigint, usage: BucketUsage }) {
     this.db = init.db
     this.datastore = init.datastore
     this.levelDatastore = init.datastore
     this.lock = init.lock
     this.retentionMs = init.retentionMs
-    this.envelopes = new EnvelopeTable(init)
+    this.frames = new FrameState({ ...init, filter: new SeenFilter(init.db, init.lock) })
+    this.puts = new FramePuts(this.frames)
+    this.reads = new FrameReads(this.frames)
+    this.sweep = new FrameSweep(this.frames)
     this.topics = new TopicTable(init)
     this.passports = new PassportTable(init.db)
     this.cursors = new CursorTable(init.db)
@@ -92,41 +116,87 @@ export class Store {
     await this.closing
   }
 
-  /** Starts building the hash filter from the hash index in the background (openStore does). */
+  /** Starts building the seen filter from the seen set and the frames in the background (openStore does). */
   buildHashFilter (): void {
-    void this.envelopes.rebuildFilter()
+    void this.frames.filter.rebuild()
   }
 
-  /** Resolves once no hash filter is being built: puts then skip the index for new hashes. */
+  /** Resolves once no seen filter is being built: lookups then skip LevelDB for new hashes. */
   async hashFilterIdle (): Promise<void> {
-    await this.envelopes.filterIdle()
+    await this.frames.filter.idle()
   }
 
-  async putEnvelope (topic: Uint8Array, data: Uint8Array, hash: Uint8Array): Promise<PutEnvelopeResult> {
-    return await this.run('putEnvelope', async () => await this.envelopes.put(topic, data, hash))
+  /**
+   * Stores a frame relayed-only (within the bucket's quota, evicting that bucket's oldest
+   * relayed-only frames) or, with `topic`, matched under it with the topic's next seq; a held
+   * frame put with a new topic is promoted to matched. A hash already seen is not stored again.
+   */
+  async putFrame (rec: FrameRecord, opts: PutFrameOptions): Promise<PutFrameResult> {
+    return await this.run('putFrame', async () => await this.puts.put(rec, opts))
   }
 
-  async hasEnvelope (hash: Uint8Array): Promise<boolean> {
-    return await this.run('hasEnvelope', async () => await this.envelopes.has(hash))
+  /** The hash was put and its network expiry is still ahead (even when its bytes are gone). */
+  async hasSeen (hash: Uint8Array): Promise<boolean> {
+    return await this.run('hasSeen', async () => await this.reads.hasSeen(hash))
   }
 
-  async getEnvelope (hash: Uint8Array): Promise<StoredEnvelope | undefined> {
-    return await this.run('getEnvelope', async () => await this.envelopes.get(hash))
+  /** The frame is held: matched (until swept), or relayed-only before its network expiry. */
+  async hasFrame (hash: Uint8Array): Promise<boolean> {
+    return await this.run('hasFrame', async () => await this.reads.hasFrame(hash))
   }
 
-  /** One topic's live envelopes with seq > after, in seq order. */
-  async listEnvelopes (topic: Uint8Array, options?: ListEnvelopesOptions): Promise<ListEnvelopesResult> {
-    return await this.run('listEnvelopes', async () => await this.envelopes.list(topic, options))
+  /** The held frames of `hashes`, in the same order (undefined where not held). */
+  async getFrames (hashes: Uint8Array[]): Promise<Array<FrameRecord | undefined>> {
+    return await this.run('getFrames', async () => await this.reads.getFrames(hashes))
   }
 
-  /** Removes the envelopes whose expiresAt <= now (default: the store's clock); returns how many. */
-  async deleteExpired (now?: number): Promise<number> {
-    return await this.run('deleteExpired', async () => await this.envelopes.deleteExpired(now))
+  /** A bucket's live frames in hours fromHour..toHour, by (hour, hash), after `after` (exclusive). */
+  async inventory (bucket: number, o: InventoryOptions): Promise<InventoryResult> {
+    return await this.run('inventory', async () => await this.reads.inventory(bucket, o))
   }
 
-  /** Live envelopes held, on one topic or on all. */
-  async countEnvelopes (topic?: Uint8Array): Promise<number> {
-    return await this.run('countEnvelopes', async () => await this.envelopes.count(topic))
+  /** Per non-empty hour of the bucket: count and SHA-256 over the sorted hashes of its live frames. */
+  async hourDigests (bucket: number, fromHour: number, toHour: number, now?: number): Promise<HourDigest[]> {
+    return await this.run('hourDigests', async () => await this.reads.hourDigests(bucket, fromHour, toHour, now))
+  }
+
+  /** One topic's matched frames with seq > after, in seq order. */
+  async listMatched (topic: Uint8Array, o?: ListMatchedOptions): Promise<ListMatchedResult> {
+    return await this.run('listMatched', async () => await this.reads.listMatched(topic, o))
+  }
+
+  /** Matched frames held, under one topic or under all. */
+  async countMatched (topic?: Uint8Array): Promise<number> {
+    return await this.run('countMatched', async () => await this.reads.countMatched(topic))
+  }
+
+  /** Devices have every frame of `topic` with seq <= upToSeq (monotonic). */
+  async markFetched (topic: Uint8Array, upToSeq: bigint): Promise<void> {
+    await this.run('markFetched', async () => { await this.sweep.markFetched(topic, upToSeq) })
+  }
+
+  /** Sweeps what is due at `now` (default: the store's clock): frames and seen entries. */
+  async deleteExpired (now?: number): Promise<SweepResult> {
+    return await this.run('deleteExpired', async () => await this.sweep.deleteExpired(now))
+  }
+
+  async bucketUsage (bucket: number): Promise<BucketUsageInfo> {
+    return await this.run('bucketUsage', async () => {
+      assertInteger(bucket, MAX_BUCKET, 'bucket')
+      return await Promise.resolve(this.frames.usage.get(bucket))
+    })
+  }
+
+  async status (): Promise<StoreStatus> {
+    return await this.run('status', async () => {
+      const t = this.frames.usage.totals()
+      return {
+        frames: t.relayedFrames + t.matchedFrames,
+        matchedFrames: t.matchedFrames,
+        relayedBytes: t.relayedBytes,
+        unfetchedPastRetention: await this.sweep.countUnfetched()
+      }
+    })
   }
 
   /** Adds `owner` (same key) or registers the topic; another key for the same id is PROTOCOL_VIOLATION. */
@@ -168,18 +238,22 @@ export class Store {
   }
 }
 
-async function readLastSeq (db: StoreDb): Promise<bigint> {
+/** Checks (or, in a new database, writes) the store format; returns the arrival counter. */
+async function readMeta (db: StoreDb, path: string): Promise<bigint> {
   const format = await db.meta.get(META_FORMAT_KEY)
   if (format === undefined) {
     await db.meta.put(META_FORMAT_KEY, encodeFormatValue())
   } else {
     const version = decodeFormatValue(describeKey(SUBLEVELS.meta, META_FORMAT_KEY), format)
+    if (version === STORE_FORMAT_V1) {
+      throw new AsmtpError('STORE_ERROR', `the store at ${path} is from asmtp version 1 (store format 1, envelopes per topic); this version reads format ${STORE_FORMAT}: move the folder away or delete it`)
+    }
     if (version !== STORE_FORMAT) {
-      throw new AsmtpError('STORE_ERROR', `store format ${version} is not supported (this version reads format ${STORE_FORMAT})`)
+      throw new AsmtpError('STORE_ERROR', `the store at ${path}: store format ${version} is not supported (this version reads format ${STORE_FORMAT})`)
     }
   }
-  const raw = await db.meta.get(META_LAST_SEQ_KEY)
-  return raw === undefined ? 0n : decodeU64Value(describeKey(SUBLEVELS.meta, META_LAST_SEQ_KEY), raw)
+  const raw = await db.meta.get(META_LAST_ARRIVAL_KEY)
+  return raw === undefined ? 0n : decodeU64Value(describeKey(SUBLEVELS.meta, META_LAST_ARRIVAL_KEY), raw)
 }
 
 /** Opens (creating when missing) the store at init.path, including its libp2p datastore. */
@@ -197,12 +271,13 @@ export async function openStore (init: StoreInit): Promise<Store> {
     throw storeError(`cannot open the store at ${init.path}`, err)
   }
   try {
-    const lastSeq = await readLastSeq(db)
+    const lastArrival = await readMeta(db, init.path)
+    const usage = await BucketUsage.load(db)
     // datastore-level 13 drives only get/put/del/batch/iterator of its Level: a sublevel behaves
     // the same (test/store.test.ts checks it through the interface-datastore API).
     const datastore = new CachedLevelDatastore(db.libp2p as unknown as Level<string, Uint8Array>)
     await datastore.open()
-    const store = new Store({ db, datastore, lock: new WriteLock(), now, retentionMs, lastSeq })
+    const store = new Store({ db, datastore, lock: new WriteLock(), now, retentionMs, lastArrival, usage })
     store.buildHashFilter()
     return store
   } catch (err) {

@@ -6,18 +6,17 @@
  */
 import { AsmtpError } from '../errors.js'
 import { ByteReader, concatBytes, toHex, u16be, u64be } from '../bytes.js'
-import { ENVELOPE_HASH_BYTES, TOPIC_ID_BYTES, TOPIC_KEY_BYTES, plainBytes } from './keys.js'
+import { TOPIC_KEY_BYTES, plainBytes } from './keys.js'
 
 export const VALUE_VERSION = 1
 /** Store layout version, kept under meta `format`; a database of another format is refused. */
-export const STORE_FORMAT = 1
+export const STORE_FORMAT = 2
+/** The layout of asmtp version 1 (per-topic envelopes), named when such a folder is opened. */
+export const STORE_FORMAT_V1 = 1
 
 const utf8 = new TextEncoder()
 const utf8Strict = new TextDecoder('utf-8', { fatal: true })
 
-export interface EnvelopeValue { hash: Uint8Array, receivedAt: number, expiresAt: number, data: Uint8Array }
-export interface HashIndexValue { topic: Uint8Array, seq: bigint, expiresAt: number }
-export interface ExpiryIndexValue { topic: Uint8Array, seq: bigint }
 export interface TopicValue { key: Uint8Array, registeredAt: number, owners: string[] }
 
 /** Runs a decoder on bytes read from disk; any failure becomes STORE_ERROR naming `what`. */
@@ -41,46 +40,14 @@ export function describeKey (sublevel: string, key: Uint8Array | string): string
   return `${sublevel} record ${typeof key === 'string' ? JSON.stringify(key) : toHex(key)}`
 }
 
-function time (r: ByteReader): number {
+export function time (r: ByteReader): number {
   const v = r.u64()
   if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new AsmtpError('DECODE_INVALID', 'time out of range')
   return Number(v)
 }
 
-function versioned (...parts: Uint8Array[]): Uint8Array {
+export function versioned (...parts: Uint8Array[]): Uint8Array {
   return concatBytes(Uint8Array.of(VALUE_VERSION), ...parts)
-}
-
-// envelopes: version ‖ hash(32) ‖ receivedAt u64 ‖ expiresAt u64 ‖ data
-export function encodeEnvelopeValue (v: EnvelopeValue): Uint8Array {
-  return versioned(v.hash, u64be(v.receivedAt), u64be(v.expiresAt), v.data)
-}
-
-export function decodeEnvelopeValue (what: string, bytes: Uint8Array): EnvelopeValue {
-  return decodeStored(what, bytes, (r) => ({
-    hash: r.bytesN(ENVELOPE_HASH_BYTES),
-    receivedAt: time(r),
-    expiresAt: time(r),
-    data: r.rest()
-  }))
-}
-
-// envelope-hashes: version ‖ topic(32) ‖ seq u64 ‖ expiresAt u64
-export function encodeHashIndexValue (v: HashIndexValue): Uint8Array {
-  return versioned(v.topic, u64be(v.seq), u64be(v.expiresAt))
-}
-
-export function decodeHashIndexValue (what: string, bytes: Uint8Array): HashIndexValue {
-  return decodeStored(what, bytes, (r) => ({ topic: r.bytesN(TOPIC_ID_BYTES), seq: r.u64(), expiresAt: time(r) }))
-}
-
-// envelope-expiry: version ‖ topic(32) ‖ seq u64
-export function encodeExpiryIndexValue (v: ExpiryIndexValue): Uint8Array {
-  return versioned(v.topic, u64be(v.seq))
-}
-
-export function decodeExpiryIndexValue (what: string, bytes: Uint8Array): ExpiryIndexValue {
-  return decodeStored(what, bytes, (r) => ({ topic: r.bytesN(TOPIC_ID_BYTES), seq: r.u64() }))
 }
 
 // topics: version ‖ key(32) ‖ registeredAt u64 ‖ owner count u16 ‖ (u16 length ‖ UTF-8 owner)*
@@ -124,7 +91,7 @@ export function decodePassportValue (what: string, bytes: Uint8Array): Uint8Arra
   })
 }
 
-// cursors and meta last-seq: version ‖ u64
+// cursors, topic-seq, fetched and meta last-arrival: version ‖ u64
 export function encodeU64Value (v: bigint): Uint8Array {
   return versioned(u64be(v))
 }

@@ -1,7 +1,7 @@
 /**
- * A small FIFO mutex: the store's read-modify-write operations (seq assignment and dedupe,
- * topic owner lists, expiry sweeps) run one at a time, so concurrent callers never get the
- * same seq or store the same hash twice.
+ * A small FIFO mutex: the store's read-modify-write operations (frame puts with their seqs,
+ * evictions and replay checks, topic owner lists, fetched cursors, sweeps) run one at a time,
+ * so concurrent callers never get the same seq or store the same hash twice.
  */
 export class WriteLock {
   private tail: Promise<void> = Promise.resolve()
