@@ -259,7 +259,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
       this.timers.push(setInterval(() => { void this.tasks.run(name, fn) }, ms).unref())
     }
     every(this.init.expiryIntervalMs ?? EXPIRY_INTERVAL_MS, 'expiry', async () => { await this.deleteExpired() })
-    every(this.init.catchupIntervalMs ?? CATCHUP_INTERVAL_MS, 'periodic catch-up', async () => { this.periodicCatchup() })
+    every(this.init.catchupIntervalMs ?? CATCHUP_INTERVAL_MS, 'periodic catch-up', async () => { await this.periodicCatchup() })
     every(this.init.peerUpkeepIntervalMs ?? PEER_UPKEEP_INTERVAL_MS, 'peer upkeep', async (signal) => { await this.peers.upkeep(signal) })
     every(PASSPORT_REPUBLISH_MS, 'passport renewal', async (signal) => { await this.passports.republish(signal) })
     void this.tasks.run('startup', async (signal) => {
@@ -327,13 +327,15 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
     this.emit('envelope', { topic: m.topic, seq: m.seq, hash: m.hash, data: m.data, source: m.source })
   }
 
-  private periodicCatchup (): void {
+  private async periodicCatchup (): Promise<void> {
     const pubsub = this.host.services.pubsub
+    const runs: Array<Promise<void>> = []
     for (const bucket of this.buckets.list()) {
       const members = pubsub.getSubscribers(this.buckets.topicName(bucket))
       const peer = members[Math.floor(Math.random() * members.length)]
-      if (peer !== undefined) void this.catchups.schedule(peer, bucket)
+      if (peer !== undefined) runs.push(this.catchups.schedule(peer, bucket))
     }
+    await Promise.all(runs)
   }
 
   /** Registers a pairwise topic for a user (hex device key): its bucket is joined at once. */
@@ -345,8 +347,11 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
 
   async deregisterTopic (topic: Uint8Array, owner: string): Promise<void> {
     const gone = await this.db.deregisterTopic(topic, owner)
-    if (gone) this.buckets.remove(topic)
-    else {
+    if (gone) {
+      this.buckets.remove(topic)
+      // nobody will fetch its mail any more: let the sweep remove it in its time
+      await this.db.markFetched(topic, (1n << 64n) - 1n)
+    } else {
       const t = await this.db.getTopic(topic)
       if (t !== undefined) this.buckets.add(t)
     }
