@@ -51,6 +51,7 @@ export type AsmtpErrorCode =
   | 'FRAME_TRUNCATED'
   | 'FRAME_BAD_TTL'
   | 'FRAME_BAD_TIME'
+  | 'FILE_TOO_LARGE'
   | 'STAMP_QUEUE_FULL'
   | 'STAMP_POOL_CLOSED'
   // transport, node and client channel

@@ -14,7 +14,11 @@ import { findContact, toMailboxContact } from './account-files.js'
 import { mailboxFor, requirePassport, saveContext, type Context } from './context.js'
 import { queueRecord } from './device-records.js'
 import type { DeviceRecord } from './device-sync.js'
-import { encodeFileChunk, encodeFileName, FILE_CONTENT_TYPE, MAX_FILE_BYTES, splitFile } from './file-chunks.js'
+import { encodeFileChunk, encodeFileName, FILE_CONTENT_TYPE, splitFile } from './file-chunks.js'
+import { CONFIG_DEFAULTS } from '../config/schema.js'
+
+/** The default network's file limit (DESIGN.md: every bucket member carries every byte). */
+export const NETWORK_MAX_FILE_BYTES = CONFIG_DEFAULTS.maxFileBytes
 import { appendMessage, keepSentFile, readMessages, type MessageRecord } from './mail-store.js'
 import { listOutbox } from './outbox.js'
 import { TEXT_CONTENT_TYPE, type MailSession } from './session.js'
@@ -38,7 +42,9 @@ function digestOf (content: SendContent): string {
 export function checkContent (content: SendContent): void {
   if ('file' in content) {
     encodeFileName(content.file.name)
-    if (content.file.data.length > MAX_FILE_BYTES) throw new AsmtpError('DECODE_TOO_LARGE', `the file is ${content.file.data.length} bytes; the largest file is ${MAX_FILE_BYTES}`)
+    if (content.file.data.length > NETWORK_MAX_FILE_BYTES) {
+      throw new AsmtpError('FILE_TOO_LARGE', `the file is ${content.file.data.length} bytes; the network's limit (network.max_file_bytes) is ${NETWORK_MAX_FILE_BYTES} bytes, because every member of a bucket carries every byte`)
+    }
     return
   }
   const contentType = 'text' in content ? TEXT_CONTENT_TYPE : content.contentType
