@@ -220,11 +220,11 @@ async function main (): Promise<number> {
   say('identical')
   say()
 
-  say('# 7. who connected to whom: alice\'s and bob\'s nodes never met, the relay carried the mail')
+  say('# 8. who connected to whom: alice\'s and bob\'s nodes never met, the relay carried the mail')
   const nameOf = (peer: string): string => nodes.find(n => n.peerId === peer)?.name ?? peer
   let met = false
   for (const n of nodes) {
-    const peers = [...new Set([...n.log().matchAll(/^peer connected: (\S+)$/gm)].map(m => nameOf(m[1] ?? '')))]
+    const peers = [...new Set([...n.log().matchAll(/^asmtpd: peer connected: (\S+)$/gm)].map(m => nameOf(m[1] ?? '')))]
     say(`${n.name} connected to: ${peers.length === 0 ? 'nobody' : peers.join(', ')}`)
     if ((n === nodeA && peers.includes(nodeB.name)) || (n === nodeB && peers.includes(nodeA.name))) met = true
   }
