@@ -7,7 +7,6 @@
  */
 import { EventEmitter } from 'node:events'
 import createDebug from 'debug'
-import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { Datastore } from 'interface-datastore'
 import type { Ed25519KeyPair } from '../crypto/index.js'
 import { AsmtpError } from '../errors.js'
@@ -16,77 +15,28 @@ import { createStampPool, type StampPool } from '../frame/index.js'
 import { Passport } from '../passport/index.js'
 import { openStore, type Store, type StoredEnvelope, type RegisteredTopic } from '../store/index.js'
 import { createClientServer, type ClientBackend, type ClientServer } from '../channel/index.js'
+import { BucketGossip } from './bucket-gossip.js'
 import { Buckets } from './buckets.js'
 import { CATCHUP_PROTOCOL, createCatchupResponder } from './catchup/index.js'
 import { CATCHUP_INTERVAL_MS, CatchupRuns } from './catchup-runs.js'
 import { nodeIdentity, type NodeIdentity } from './identity.js'
-import { Intake, type IntakeSource, type MatchedFrame } from './intake.js'
-import { createAsmtpLibp2p, peerScore, scoreBucketTopic, type AsmtpLibp2p } from './libp2p.js'
+import { Intake, type MatchedFrame } from './intake.js'
+import { createAsmtpLibp2p, peerScore, type AsmtpLibp2p } from './libp2p.js'
 import { PASSPORT_NAMESPACE, createPassportValidator, selectPassportRecord } from './passport-records.js'
 import { PASSPORT_REPUBLISH_MS, Passports } from './passports.js'
 import { PeerFinder } from './peers.js'
 import { Publisher, type PublishResult } from './publisher.js'
 import { RateLimiter } from './rate-limit.js'
 import { TaskSet } from './tasks.js'
+import type { AsmtpNodeInit, EnvelopeEvent, EnvelopeSource, FrameEvent, NodeStatus } from './node-types.js'
 
 const log = createDebug('asmtp:node')
+
+export type { AsmtpNodeInit, EnvelopeEvent, EnvelopeSource, FrameEvent, NodeStatus, PublishResult }
 
 export const EXPIRY_INTERVAL_MS = 60_000
 /** Upkeep of relay connections (and a relay's provider record). */
 export const PEER_UPKEEP_INTERVAL_MS = 30_000
-
-export interface AsmtpNodeInit {
-  config: NodeConfig
-  nodeKey: Ed25519KeyPair
-  /** ms between deletions of expired frames @default 60000 */
-  expiryIntervalMs?: number
-  /** ms between periodic catch-ups with a random member of each bucket @default 180000 */
-  catchupIntervalMs?: number
-  /** ms between peer upkeep rounds @default 30000 */
-  peerUpkeepIntervalMs?: number
-  /** stamp worker threads @default cores - 1 */
-  stampThreads?: number
-  /** the clock, for tests @default Date.now */
-  now?: () => number
-}
-
-export type EnvelopeSource = IntakeSource
-
-export interface EnvelopeEvent {
-  topic: Uint8Array
-  seq: bigint
-  hash: Uint8Array
-  data: Uint8Array
-  source: EnvelopeSource
-}
-
-export type { PublishResult }
-
-export interface NodeStatus {
-  publicId: string
-  peerId: string
-  relay: boolean
-  bucketBits: number
-  buckets: number[]
-  peers: number
-  relaysConnected: number
-  frames: number
-  matchedFrames: number
-  relayedBytes: number
-  /** matched mail past its retention that no device has fetched yet: kept, not dropped */
-  unfetchedPastRetention: number
-  gossip: Intake['stats']
-  catchup: CatchupRuns['stats']
-  lastError: string | null
-}
-
-/** A frame this node stored (relayed-only or matched), from any source. */
-export interface FrameEvent {
-  bucket: number
-  hash: Uint8Array
-  data: Uint8Array
-  source: EnvelopeSource
-}
 
 export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: [FrameEvent] }> implements ClientBackend {
   readonly config: NodeConfig
@@ -104,6 +54,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
   private readonly intake: Intake
   private readonly publisher: Publisher
   private readonly catchups: CatchupRuns
+  private readonly gossip: BucketGossip
   private readonly peers: PeerFinder
   private readonly passports: Passports
   private timers: NodeJS.Timeout[] = []
@@ -121,8 +72,8 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
     this.buckets = new Buckets({
       bits: net.bucketBits,
       relay: net.relay,
-      join: (bucket, name) => { this.joinBucket(bucket, name) },
-      leave: (_bucket, name) => { this.leaveBucket(name) }
+      join: (bucket, name) => { this.gossip.join(bucket, name) },
+      leave: (_bucket, name) => { this.gossip.leave(name) }
     })
     this.intake = new Intake({
       store: () => this.db,
@@ -157,6 +108,14 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
       tasks: this.tasks,
       frameLifetimeMs: net.frameLifetimeMs,
       ...(init.now === undefined ? {} : { now: init.now })
+    })
+    this.gossip = new BucketGossip({
+      host: () => this.host,
+      buckets: () => this.buckets,
+      intake: this.intake,
+      catchups: this.catchups,
+      limiter: this.limiter,
+      onError: (message) => { this.lastError = message }
     })
     this.peers = new PeerFinder({ host: () => this.host, bootstrap: net.bootstrap, relay: net.relay })
     this.passports = new Passports({ store: () => this.db, host: () => this.host, tasks: this.tasks })
@@ -212,12 +171,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
         selectors: { [PASSPORT_NAMESPACE]: selectPassportRecord }
       })
       this.libp2p = libp2p
-      libp2p.services.pubsub.addEventListener('subscription-change', (evt) => {
-        for (const sub of evt.detail.subscriptions) {
-          const bucket = this.buckets.parse(sub.topic)
-          if (bucket !== undefined && sub.subscribe && this.buckets.carries(bucket)) void this.catchups.schedule(evt.detail.peerId, bucket, true)
-        }
-      })
+      this.gossip.attach()
       const responder = createCatchupResponder({
         source: {
           carries: (bucket) => this.buckets.carries(bucket),
@@ -259,7 +213,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
       this.timers.push(setInterval(() => { void this.tasks.run(name, fn) }, ms).unref())
     }
     every(this.init.expiryIntervalMs ?? EXPIRY_INTERVAL_MS, 'expiry', async () => { await this.deleteExpired() })
-    every(this.init.catchupIntervalMs ?? CATCHUP_INTERVAL_MS, 'periodic catch-up', async () => { await this.periodicCatchup() })
+    every(this.init.catchupIntervalMs ?? CATCHUP_INTERVAL_MS, 'periodic catch-up', async () => { await this.gossip.periodicCatchup() })
     every(this.init.peerUpkeepIntervalMs ?? PEER_UPKEEP_INTERVAL_MS, 'peer upkeep', async (signal) => { await this.peers.upkeep(signal) })
     every(PASSPORT_REPUBLISH_MS, 'passport renewal', async (signal) => { await this.passports.republish(signal) })
     void this.tasks.run('startup', async (signal) => {
@@ -290,52 +244,8 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
 
   // ---- buckets and topics ------------------------------------------------------------------
 
-  private joinBucket (bucket: number, name: string): void {
-    const pubsub = this.host.services.pubsub
-    scoreBucketTopic(pubsub, name)
-    pubsub.topicValidators.set(name, async (peer, msg) => await this.validateGossip(peer.toString(), msg.data, bucket))
-    pubsub.subscribe(name)
-    // the members we are connected to already: catch up with them now
-    for (const peer of pubsub.getSubscribers(name)) void this.catchups.schedule(peer, bucket, true)
-    log('joined bucket %d', bucket)
-  }
-
-  private leaveBucket (name: string): void {
-    const pubsub = this.host.services.pubsub
-    pubsub.unsubscribe(name)
-    pubsub.topicValidators.delete(name)
-  }
-
-  /** Gossipsub topic validator: rate, then the checks every node makes, then store and match. */
-  private async validateGossip (peer: string, data: Uint8Array, bucket: number): Promise<TopicValidatorResult> {
-    if (!this.limiter.take(peer)) {
-      this.intake.stats.rejected++
-      return TopicValidatorResult.Reject
-    }
-    try {
-      const v = await this.intake.take(data, bucket, 'gossip')
-      if (v.result === 'accept') return TopicValidatorResult.Accept
-      return v.result === 'reject' ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
-    } catch (err) {
-      this.lastError = `storing a frame: ${(err as Error).message}`
-      log.extend('error')(this.lastError)
-      return TopicValidatorResult.Ignore
-    }
-  }
-
   private onMatched (m: MatchedFrame): void {
     this.emit('envelope', { topic: m.topic, seq: m.seq, hash: m.hash, data: m.data, source: m.source })
-  }
-
-  private async periodicCatchup (): Promise<void> {
-    const pubsub = this.host.services.pubsub
-    const runs: Array<Promise<void>> = []
-    for (const bucket of this.buckets.list()) {
-      const members = pubsub.getSubscribers(this.buckets.topicName(bucket))
-      const peer = members[Math.floor(Math.random() * members.length)]
-      if (peer !== undefined) runs.push(this.catchups.schedule(peer, bucket))
-    }
-    await Promise.all(runs)
   }
 
   /** Registers a pairwise topic for a user (hex device key): its bucket is joined at once. */
