@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto'
 import { sealFrame, searchStamp, type TtlClass } from '../../src/frame/index.js'
 import type { AsmtpNode } from '../../src/node/index.js'
+import type { X25519KeyPair } from '../../src/crypto/index.js'
 import type { Pair } from './pair.js'
 
 export interface FrameInit {
@@ -11,11 +12,11 @@ export interface FrameInit {
   time?: number
 }
 
-/** An unstamped frame from alice to bob (distinct bytes every call), as a device hands it to its node. */
-export function frameToBob (pair: Pair, init: FrameInit = {}): Uint8Array {
+/** An unstamped frame between the pair's two users, as a device hands it to its node (distinct bytes every call). */
+function frameFrom (sender: X25519KeyPair, recipient: X25519KeyPair, pair: Pair, init: FrameInit): Uint8Array {
   return sealFrame({
-    sender: pair.alice,
-    recipientPublic: pair.bob.publicKey,
+    sender,
+    recipientPublic: recipient.publicKey,
     topic: pair.topic,
     contentType: 'text/plain',
     body: new TextEncoder().encode(init.text ?? `hello ${randomBytes(8).toString('hex')}`),
@@ -24,17 +25,12 @@ export function frameToBob (pair: Pair, init: FrameInit = {}): Uint8Array {
   })
 }
 
-/** An unstamped frame from bob to alice. */
+export function frameToBob (pair: Pair, init: FrameInit = {}): Uint8Array {
+  return frameFrom(pair.alice, pair.bob, pair, init)
+}
+
 export function frameToAlice (pair: Pair, init: FrameInit = {}): Uint8Array {
-  return sealFrame({
-    sender: pair.bob,
-    recipientPublic: pair.alice.publicKey,
-    topic: pair.topic,
-    contentType: 'text/plain',
-    body: new TextEncoder().encode(init.text ?? `hello ${randomBytes(8).toString('hex')}`),
-    ...(init.ttlClass === undefined ? {} : { ttlClass: init.ttlClass }),
-    ...(init.time === undefined ? {} : { time: init.time })
-  })
+  return frameFrom(pair.bob, pair.alice, pair, init)
 }
 
 /** Stamps `frame` for `bucket` with the node's network parameters, in this thread. */
