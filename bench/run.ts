@@ -8,9 +8,11 @@ import '../src/polyfill.js'
 import { execSync } from 'node:child_process'
 import { cpus } from 'node:os'
 import { benchEnvelope, benchTopic } from './micro.js'
-import { benchChain, benchEndToEnd, benchOneHop, benchScale, benchSteady } from './net.js'
+import { benchRelayThroughput, benchSteady } from './net.js'
+import { benchClientPath } from './client-path.js'
+import { benchFirstMessage, benchIdle, benchScale } from './network.js'
 import { benchChannel } from './channel.js'
-import { benchNodeStart, benchStoreAndForward } from './storage.js'
+import { benchCatchup, benchNodeStart } from './storage.js'
 import { printTable, writeJson, type ScenarioResult } from './report.js'
 import { benchPrivacy } from './privacy/experiment.js'
 
@@ -28,12 +30,13 @@ const scenarios: Array<{ name: string, run: () => Promise<ScenarioResult[]>, opt
   { name: 'topic', run: async () => await benchTopic(quick) },
   { name: 'envelope', run: async () => await Promise.resolve(benchEnvelope(quick)) },
   { name: 'channel', run: async () => await benchChannel(quick) },
-  { name: 'one-hop', run: async () => await benchOneHop(quick, progress) },
-  { name: 'e2e', run: async () => await benchEndToEnd(quick, progress) },
-  { name: 'chain', run: async () => await benchChain(quick, progress) },
-  { name: 'store-and-forward', run: async () => await benchStoreAndForward(quick, progress) },
-  // ASMTP_BENCH_SCALE=25,50 picks the sizes; --only scale runs them all; --quick: 10 nodes, 50 pairs
-  ...(process.env.ASMTP_BENCH_SCALE?.split(',').map(Number) ?? (quick ? [10] : [10, 25, 50])).map(size => ({ name: `scale-${size}`, run: async () => await benchScale(size, progress, quick ? 50 : 100) })),
+  { name: 'relay', run: async () => await benchRelayThroughput(quick, progress) },
+  { name: 'client', run: async () => await benchClientPath(quick, progress) },
+  { name: 'first-message', run: async () => await benchFirstMessage(quick, progress) },
+  { name: 'catchup', run: async () => await benchCatchup(quick, progress) },
+  // ASMTP_BENCH_SCALE=25,50 picks the sizes; --only scale runs them all; --quick: 10 nodes, 20 pairs
+  ...(process.env.ASMTP_BENCH_SCALE?.split(',').map(Number) ?? (quick ? [10] : [50])).map(size => ({ name: `scale-${size}`, run: async () => await benchScale(size, quick ? 20 : 100, progress) })),
+  { name: 'idle', run: async () => await benchIdle(quick, progress) },
   { name: 'start', run: async () => await benchNodeStart(quick, progress) },
   // the spy experiment (bench/privacy/README.md): 26 node processes, --quick 9; up to 20 minutes
   { name: 'privacy', run: async () => await benchPrivacy(quick, progress), timeoutMs: 20 * 60_000 },
@@ -69,12 +72,6 @@ for (const s of scenarios) {
   } finally {
     clearTimeout(timer)
   }
-}
-// end to end against one hop, both measured in this run
-const e2e = results.find(r => r.scenario.startsWith('end to end'))
-const hop = results.find(r => r.scenario.startsWith('one hop latency'))
-if (e2e !== undefined && hop !== undefined) {
-  results.push({ scenario: 'end to end against one hop (p50)', unit: 'ms', ours: { median: e2e.ours.median, p99: e2e.ours.p99 }, baseline: { name: 'one hop between the two node processes (asmtp, above)', median: hop.ours.median, p99: hop.ours.p99 }, ratio: e2e.ours.median / hop.ours.median, better: 'lower' })
 }
 const meta = { date: new Date().toISOString(), commit: commit(), node: process.version, cpus: cpus().length, quick }
 console.log(`\nasmtp benchmarks ${meta.date} commit ${meta.commit}, Node ${meta.node}, ${meta.cpus} cores${quick ? ' (quick)' : ''}\n`)
