@@ -6,7 +6,7 @@
  */
 import { execSync } from 'node:child_process'
 import { createScenario, type ScenarioInit } from './scenario.js'
-import { v1Delivery, type Delivery, type SentFrame } from './delivery.js'
+import { v2Delivery, type Delivery, type SentFrame } from './delivery.js'
 import { Spy } from './spy.js'
 import { evaluate, median, type GroundTruth } from './guess.js'
 import { appendRows, printRows, toScenarioResults, type PrivacyRow } from './report.js'
@@ -30,11 +30,14 @@ function git (args: string): string {
   }
 }
 
-/** The sizes of a run: at least 24 node processes and every node serving a user; --quick shrinks it. */
+/**
+ * The sizes of a run: every home node serves one or two users (48 users on 32 nodes: c = 1.5
+ * buckets per node, so m = N·c/2^b = 3 at b = 4); --quick shrinks it.
+ */
 export function experimentSize (quick: boolean): ScenarioInit {
   return quick
     ? { nodes: 8, relays: 1, pairs: 6, messagesPerDirection: 2, seed: 1 }
-    : { nodes: 24, relays: 2, pairs: 16, messagesPerDirection: 4, seed: 1 }
+    : { nodes: 32, relays: 2, pairs: 24, messagesPerDirection: 4, seed: 1 }
 }
 
 async function until (what: string, timeoutMs: number, done: () => boolean | Promise<boolean>): Promise<void> {
@@ -48,8 +51,9 @@ async function until (what: string, timeoutMs: number, done: () => boolean | Pro
 /** One run of the experiment against one delivery. */
 export async function runExperiment (delivery: Delivery, init: ScenarioInit, quick: boolean, progress: (s: string) => void): Promise<PrivacyRow> {
   const scenario = createScenario({ ...init, bucketBits: delivery.bucketBits })
-  // the spy joins topics only once the pairs have met: a version 1 node counts any subscriber
-  // of its pair's topic as its partner and stops its DHT lookups (a stall seen at 5 of 16 pairs)
+  // the spy joins topics only once the network is ready: a version 1 node counted any
+  // subscriber of its pair's topic as its partner (a stall seen at 5 of 16 pairs), and a
+  // version 2 mesh that holds the spy alone is no sign of readiness
   const spy = new Spy({ role: 'passive', join: 'on-request' })
   try {
     const net = await delivery.startNetwork(scenario, { progress })
@@ -110,7 +114,7 @@ export async function runExperiment (delivery: Delivery, init: ScenarioInit, qui
     const relayBytes = net.nodes.filter(n => n.role === 'relay').map(n => perEnvelope[n.index])
     return {
       date: new Date().toISOString(),
-      commit: git('merge-base HEAD main'),
+      commit: git('rev-parse --short HEAD'),
       delivery: delivery.name,
       b: delivery.bucketBits ?? null,
       N: scenario.nodes,
@@ -119,6 +123,8 @@ export async function runExperiment (delivery: Delivery, init: ScenarioInit, qui
       messagesPerDirection: scenario.messagesPerDirection,
       seed: scenario.seed,
       quick,
+      stampBits: delivery.stampBits ?? null,
+      processes: 'one child process per node on 127.0.0.1; the spy in the benchmark process',
       m: metrics.anonymitySet,
       partner: metrics.partner,
       origin: metrics.origin,
@@ -135,10 +141,10 @@ export async function runExperiment (delivery: Delivery, init: ScenarioInit, qui
 }
 
 /**
- * The deliveries the experiment runs: version 1 (one topic per pair). Version 2 adds one
- * entry per b in {0, 2, 4} here.
+ * The deliveries the experiment runs: version 2 at b = 0, 2, 4, with the network's default
+ * stamp_bits. Version 1 (one topic per pair) is gone; its row in results.json is the reference.
  */
-export const DELIVERIES: Array<() => Delivery> = [v1Delivery]
+export const DELIVERIES: Array<() => Delivery> = [0, 2, 4].map(bucketBits => () => v2Delivery({ bucketBits }))
 
 export async function benchPrivacy (quick: boolean, progress: (s: string) => void): Promise<ScenarioResult[]> {
   const rows: PrivacyRow[] = []
