@@ -40,6 +40,8 @@ export interface PrivacyRow {
   bytesPerNodePerEnvelope: { median: number, mean: number, relaysMedian: number }
   sent: number
   delivered: number
+  /** seconds from the start of the run at the end of each phase (absent in the version 1 row) */
+  phaseSeconds?: Record<string, number>
   spySaw: { topics: number, announcements: number, frames: number, providers: number, providerLookups: number, records: number, inbound: number }
 }
 
