@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { anonymitySets, evaluate, guessOrigins, guessPartners, median, replyCounts, topicMembers } from '../bench/privacy/guess.js'
+import { anonymitySets, carriers, evaluate, guessOrigins, guessPartners, median, replyCounts, topicMembers } from '../bench/privacy/guess.js'
 import { createScenario } from '../bench/privacy/scenario.js'
 import { parseTopicName, type Observations } from '../bench/privacy/spy.js'
 
@@ -35,6 +35,18 @@ test('partners: in a shared bucket, shared groups rank first, then reply timing'
   assert.equal(replyCounts(timed).get('B C'), undefined, 'a frame 19.7 s later is no reply')
   assert.deepEqual(guessPartners(timed).get('A'), ['C'])
   assert.deepEqual(guessPartners(timed).get('C'), ['A'])
+})
+
+test('partners: a peer in every bucket (a relay) is nobody\'s partner; at b = 0 it cannot be told apart', () => {
+  // b = 2: R announces all four buckets, A and B share two, C is in one of them
+  const b2 = ['asmtp/2/2/0', 'asmtp/2/2/1', 'asmtp/2/2/2', 'asmtp/2/2/3']
+  const o = obs({ announcements: [...b2.map(t => sub('R', t)), sub('A', b2[0]), sub('A', b2[1]), sub('B', b2[0]), sub('B', b2[1]), sub('C', b2[1]), sub('C', b2[2]), sub('C', b2[3])] })
+  assert.deepEqual([...carriers(o)], ['R'])
+  assert.deepEqual(guessPartners(o).get('A'), ['B'])
+  assert.ok(!guessPartners(o).get('C')!.includes('R'))
+  const b0 = obs({ announcements: [sub('R', 'asmtp/2/0/0'), sub('A', 'asmtp/2/0/0')] })
+  assert.equal(carriers(b0).size, 0)
+  assert.deepEqual(guessPartners(b0).get('A'), ['R'])
 })
 
 test('partners: DHT provider keys count as groups', () => {

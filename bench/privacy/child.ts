@@ -6,7 +6,7 @@
 import { fork, type ChildProcess } from 'node:child_process'
 
 const REQUEST_TIMEOUT_MS = 120_000
-const START_TIMEOUT_MS = 30_000
+const START_TIMEOUT_MS = 120_000
 const live = new Set<ChildProcess>()
 
 process.on('exit', () => { for (const c of live) c.kill('SIGKILL') })

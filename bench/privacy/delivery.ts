@@ -5,13 +5,15 @@
  * bytes every node read from the network. The ground truth of the experiment (which node
  * serves which user, the pairs, each frame's origin node) comes from here, never from the spy.
  *
- * v1Delivery drives version 1 asmtp nodes (one gossipsub topic per pair, DHT provider
- * rendezvous, pair-to-pair dials, catch-up), each in its own process (node-process.ts).
+ * v2Delivery drives version 2 asmtp nodes (gossipsub buckets of b bits, relays carrying every
+ * bucket, home nodes bootstrapped to them), each in its own process (node-process.ts). The
+ * version 1 delivery is gone with version 1; its row stays in results.json as the reference.
  */
 import { fileURLToPath } from 'node:url'
 import { generateX25519, toHex } from '../../src/index.js'
 import { deriveTopic } from '../../src/topic/index.js'
 import { NodeProcess } from './child.js'
+import type { BucketView, StartRequest } from './node-process.js'
 import type { Scenario, ScenarioPair } from './scenario.js'
 
 export interface NodeHandle { index: number, role: 'user' | 'relay', peerId: string, addrs: string[] }
@@ -24,7 +26,7 @@ export interface NetworkHandles {
 }
 
 export interface SentFrame {
-  /** hex of the gossipsub message id, SHA-256 of the message data */
+  /** hex of the gossipsub message id: SHA-256 of the stamped frame (`publish(...).hash`) */
   frameId: string
   originNode: number
   toUser: number
@@ -36,6 +38,8 @@ export interface Delivery {
   readonly name: string
   /** the network's bucket bits; undefined for version 1 */
   readonly bucketBits?: number
+  /** the network's stamp_bits when the delivery sets it; undefined for the default */
+  readonly stampBits?: number
   startNetwork: (scenario: Scenario, options?: DeliveryOptions) => Promise<NetworkHandles>
   registerPair: (pair: ScenarioPair, options?: DeliveryOptions) => Promise<void>
   /** Until every registered pair can deliver (bounded). */
@@ -52,39 +56,51 @@ export interface Delivery {
 
 const NODE_PROCESS = fileURLToPath(new URL('./node-process.js', import.meta.url))
 const START_BATCH = 4
-const READY_TIMEOUT_MS = 240_000
-/** The nodes' own default rendezvous schedule (lookups back off from 1 s). */
-const RENDEZVOUS_MS = 30_000
+const READY_TIMEOUT_MS = 180_000
+const READY_POLL_MS = 500
 
-interface V1Pair { pair: ScenarioPair, topic: string, key: string }
-interface V1User { secret: string, public: string }
+export interface V2DeliveryInit {
+  bucketBits: number
+  /** the network's stamp_bits @default the network's default */
+  stampBits?: number
+}
 
-export function v1Delivery (): Delivery {
+interface V2Pair { pair: ScenarioPair, topic: string, key: string }
+interface V2User { secret: string, public: string }
+
+export function v2Delivery (init: V2DeliveryInit): Delivery {
+  const { bucketBits, stampBits } = init
   let scenario: Scenario | undefined
   const procs: NodeProcess[] = []
   const handles: NodeHandle[] = []
-  const users: V1User[] = []
-  const pairs = new Map<string, V1Pair>()
+  const users: V2User[] = []
+  const pairs = new Map<string, V2Pair>()
   const pairKey = (x: number, y: number): string => x < y ? `${x}/${y}` : `${y}/${x}`
   const nodeOf = (user: number): number => scenario!.users[user].node
+  const name = `v2 b=${bucketBits}`
 
   async function startOne (index: number, role: 'user' | 'relay', bootstrap: string[]): Promise<void> {
     const p = await NodeProcess.spawn(NODE_PROCESS)
     procs[index] = p
-    const r = await p.call<{ peerId: string, addrs: string[] }>('start', { bootstrap, rendezvousIntervalMs: RENDEZVOUS_MS })
+    const req: StartRequest = { bootstrap, relay: role === 'relay', bucketBits, ...(stampBits === undefined ? {} : { stampBits }) }
+    const r = await p.call<{ peerId: string, addrs: string[] }>('start', { ...req })
     handles[index] = { index, role, peerId: r.peerId, addrs: r.addrs }
   }
 
+  /** Topics registered on node n (hex). */
+  const topicsOn = (n: number): string[] => [...pairs.values()].filter(v => nodeOf(v.pair.a) === n || nodeOf(v.pair.b) === n).map(v => v.topic)
+
   return {
-    name: 'v1',
-    bucketBits: undefined,
+    name: 'v2',
+    bucketBits,
+    stampBits,
 
     async startNetwork (s, options = {}) {
       scenario = s
-      if (s.relays < 1) throw new RangeError('version 1 needs at least one relay as bootstrap node')
+      if (s.relays < 1) throw new RangeError('version 2 needs at least one relay')
       const total = s.nodes + s.relays
-      options.progress?.(`v1: starting ${s.relays} relays and ${s.nodes} user-serving nodes, one process each`)
-      // relays first, in a chain; user-serving nodes bootstrap to one relay each, a few at a time
+      options.progress?.(`${name}: starting ${s.relays} relays and ${s.nodes} home nodes, one process each`)
+      // relays first, in a chain; home nodes bootstrap to one relay each, a few at a time
       for (let r = 0; r < s.relays; r++) await startOne(s.nodes + r, 'relay', r === 0 ? [] : [handles[s.nodes + r - 1].addrs[0]])
       for (let i = 0; i < s.nodes; i += START_BATCH) {
         options.signal?.throwIfAborted()
@@ -107,24 +123,26 @@ export function v1Delivery (): Delivery {
       await Promise.all([nodeOf(pair.a), nodeOf(pair.b)].map(async n => { await procs[n].call('register', { topics: [{ topic: v.topic, key: v.key }] }) }))
     },
 
+    // every home node has a relay among its bucket's subscribers and a non-empty gossipsub mesh
+    // in each of its buckets: a publish then reaches the bucket (the pair's nodes never meet)
     async waitReady (options = {}) {
       const start = Date.now()
-      const waiting = new Set(pairs.values())
+      const relays = new Set(handles.filter(h => h.role === 'relay').map(h => h.peerId))
+      const waiting = new Set(handles.filter(h => h.role === 'user').map(h => h.index))
       let reported = start
       while (waiting.size > 0) {
         options.signal?.throwIfAborted()
-        await Promise.all([...waiting].map(async v => {
-          const [x, y] = [nodeOf(v.pair.a), nodeOf(v.pair.b)]
-          const [seen] = await procs[x].call<string[][]>('subscribers-many', { topics: [v.topic] })
-          if (seen.includes(handles[y].peerId)) waiting.delete(v)
+        await Promise.all([...waiting].map(async n => {
+          const views = await procs[n].call<BucketView[]>('buckets', { topics: topicsOn(n) })
+          if (views.every(v => v.mesh.length > 0 && v.peers.some(p => relays.has(p)))) waiting.delete(n)
         }))
         if (waiting.size === 0) break
-        if (Date.now() - start > READY_TIMEOUT_MS) throw new Error(`v1: ${waiting.size} of ${pairs.size} pairs had not met after ${READY_TIMEOUT_MS / 1000} s`)
+        if (Date.now() - start > READY_TIMEOUT_MS) throw new Error(`${name}: ${waiting.size} home nodes had no bucket mesh after ${READY_TIMEOUT_MS / 1000} s`)
         if (Date.now() - reported > 10_000) {
           reported = Date.now()
-          options.progress?.(`v1: ${pairs.size - waiting.size}/${pairs.size} pairs met after ${((reported - start) / 1000).toFixed(0)} s`)
+          options.progress?.(`${name}: ${scenario!.nodes - waiting.size}/${scenario!.nodes} home nodes in their buckets' meshes after ${((reported - start) / 1000).toFixed(0)} s`)
         }
-        await new Promise(resolve => setTimeout(resolve, 500))
+        await new Promise(resolve => setTimeout(resolve, READY_POLL_MS))
       }
     },
 

@@ -6,7 +6,7 @@
  */
 import { execSync } from 'node:child_process'
 import { createScenario, type ScenarioInit } from './scenario.js'
-import { v1Delivery, type Delivery, type SentFrame } from './delivery.js'
+import { v2Delivery, type Delivery, type SentFrame } from './delivery.js'
 import { Spy } from './spy.js'
 import { evaluate, median, type GroundTruth } from './guess.js'
 import { appendRows, printRows, toScenarioResults, type PrivacyRow } from './report.js'
@@ -30,11 +30,15 @@ function git (args: string): string {
   }
 }
 
-/** The sizes of a run: at least 24 node processes and every node serving a user; --quick shrinks it. */
+/**
+ * The sizes of a run: 48 users on 24 home nodes (one to three each, c of about 2 buckets per
+ * node, so m = N·c/2^b is about 3 at b = 4), 26 node processes, about 3 minutes per b on a
+ * loaded 2-core machine; --quick shrinks it.
+ */
 export function experimentSize (quick: boolean): ScenarioInit {
   return quick
     ? { nodes: 8, relays: 1, pairs: 6, messagesPerDirection: 2, seed: 1 }
-    : { nodes: 24, relays: 2, pairs: 16, messagesPerDirection: 4, seed: 1 }
+    : { nodes: 24, relays: 2, pairs: 24, messagesPerDirection: 3, seed: 1 }
 }
 
 async function until (what: string, timeoutMs: number, done: () => boolean | Promise<boolean>): Promise<void> {
@@ -46,13 +50,19 @@ async function until (what: string, timeoutMs: number, done: () => boolean | Pro
 }
 
 /** One run of the experiment against one delivery. */
-export async function runExperiment (delivery: Delivery, init: ScenarioInit, quick: boolean, progress: (s: string) => void): Promise<PrivacyRow> {
+export async function runExperiment (delivery: Delivery, init: ScenarioInit, quick: boolean, report: (s: string) => void): Promise<PrivacyRow> {
+  const t0 = Date.now()
+  const seconds = (): number => Math.round((Date.now() - t0) / 100) / 10
+  const progress = (s: string): void => { report(`[${seconds()} s] ${s}`) }
+  const phases: Record<string, number> = {}
   const scenario = createScenario({ ...init, bucketBits: delivery.bucketBits })
-  // the spy joins topics only once the pairs have met: a version 1 node counts any subscriber
-  // of its pair's topic as its partner and stops its DHT lookups (a stall seen at 5 of 16 pairs)
+  // the spy joins topics only once the network is ready: a version 1 node counted any
+  // subscriber of its pair's topic as its partner (a stall seen at 5 of 16 pairs), and a
+  // version 2 mesh that holds the spy alone is no sign of readiness
   const spy = new Spy({ role: 'passive', join: 'on-request' })
   try {
     const net = await delivery.startNetwork(scenario, { progress })
+    phases.start = seconds()
     await spy.start()
     progress(`privacy ${delivery.name}: the spy dials all ${net.nodes.length} nodes`)
     // on a loaded machine some handshakes time out: dial the missing ones again, a few at a time
@@ -68,6 +78,7 @@ export async function runExperiment (delivery: Delivery, init: ScenarioInit, qui
       while (next < scenario.pairs.length) await delivery.registerPair(scenario.pairs[next++])
     }))
     await delivery.waitReady({ progress })
+    phases.ready = seconds()
     spy.joinAll()
     // the spy has joined what it heard of once the topics it knows stop changing for a while
     let count = -1
@@ -81,13 +92,17 @@ export async function runExperiment (delivery: Delivery, init: ScenarioInit, qui
       return n > 0 && Date.now() - since >= SPY_SETTLE_MS
     })
     progress(`privacy ${delivery.name}: the spy joined ${count} topics; ${scenario.sends.length} envelopes, both ways in every pair`)
+    phases.spyJoined = seconds()
     await delivery.resetBytes()
     const frames: SentFrame[] = []
     for (const s of scenario.sends) {
       frames.push(await delivery.send(s.from, s.to))
+      if (frames.length % 32 === 0) progress(`privacy ${delivery.name}: ${frames.length}/${scenario.sends.length} sent`)
       await sleep(s.gapMs)
     }
+    phases.sent = seconds()
     const delivered = await delivery.waitDelivered(frames, DELIVERY_TIMEOUT_MS)
+    phases.delivered = seconds()
     // frames still in flight to the spy land within a second on loopback
     await sleep(1_000)
     const bytes = await delivery.bytesReceived()
@@ -110,7 +125,7 @@ export async function runExperiment (delivery: Delivery, init: ScenarioInit, qui
     const relayBytes = net.nodes.filter(n => n.role === 'relay').map(n => perEnvelope[n.index])
     return {
       date: new Date().toISOString(),
-      commit: git('merge-base HEAD main'),
+      commit: git('rev-parse --short HEAD'),
       delivery: delivery.name,
       b: delivery.bucketBits ?? null,
       N: scenario.nodes,
@@ -119,6 +134,8 @@ export async function runExperiment (delivery: Delivery, init: ScenarioInit, qui
       messagesPerDirection: scenario.messagesPerDirection,
       seed: scenario.seed,
       quick,
+      stampBits: delivery.stampBits ?? null,
+      processes: 'one child process per node on 127.0.0.1; the spy in the benchmark process',
       m: metrics.anonymitySet,
       partner: metrics.partner,
       origin: metrics.origin,
@@ -126,6 +143,7 @@ export async function runExperiment (delivery: Delivery, init: ScenarioInit, qui
       bytesPerNodePerEnvelope: { median: median(userBytes), mean: userBytes.reduce((a, b) => a + b, 0) / Math.max(1, userBytes.length), relaysMedian: median(relayBytes) },
       sent: frames.length,
       delivered,
+      phaseSeconds: phases,
       spySaw: { topics: spy.topics().length, announcements: obs.announcements.length, frames: obs.frames.length, providers: obs.providers.length, providerLookups: obs.providerLookups.length, records: obs.records.length, inbound: obs.inbound.length }
     }
   } finally {
@@ -135,14 +153,25 @@ export async function runExperiment (delivery: Delivery, init: ScenarioInit, qui
 }
 
 /**
- * The deliveries the experiment runs: version 1 (one topic per pair). Version 2 adds one
- * entry per b in {0, 2, 4} here.
+ * The deliveries the experiment runs: version 2 at b = 0, 2, 4, with the network's default
+ * stamp_bits. Version 1 (one topic per pair) is gone; its row in results.json is the reference.
  */
-export const DELIVERIES: Array<() => Delivery> = [v1Delivery]
+export const DELIVERIES: Array<() => Delivery> = [0, 2, 4].map(bucketBits => () => v2Delivery({ bucketBits }))
 
 export async function benchPrivacy (quick: boolean, progress: (s: string) => void): Promise<ScenarioResult[]> {
   const rows: PrivacyRow[] = []
-  for (const make of DELIVERIES) rows.push(await runExperiment(make(), experimentSize(quick), quick, progress))
+  const failed: string[] = []
+  for (const make of DELIVERIES) {
+    const delivery = make()
+    // one failed b must not cost the rows of the others
+    try {
+      rows.push(await runExperiment(delivery, experimentSize(quick), quick, progress))
+    } catch (err) {
+      failed.push(`${delivery.name} b=${delivery.bucketBits ?? '-'}: ${(err as Error).message}`)
+      progress(`privacy ${delivery.name} b=${delivery.bucketBits ?? '-'} FAILED: ${(err as Error).message}`)
+    }
+  }
+  if (rows.length === 0) throw new Error(`privacy: every run failed (${failed.join('; ')})`)
   console.log('\nprivacy: a passive spy connected to every node\n')
   printRows(rows)
   const all = await appendRows(rows)

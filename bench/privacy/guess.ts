@@ -5,12 +5,14 @@
  * - Partner of a user-serving node X: in each group X is in (a gossipsub topic it announced,
  *   or a DHT provider key it provided), the other member that ranks first by the number of
  *   groups it shares with X, then by reply timing (frames first seen from Y soon after frames
- *   first seen from X in the same topic, or the other way round), then by PeerId.
+ *   first seen from X in the same topic, or the other way round), then by PeerId. Peers that
+ *   announce every bucket of a version 2 network of 2 buckets or more are taken for relays
+ *   and are nobody's partner (they share every group with everyone).
  * - Origin of a frame: the peer it first arrived from.
  * - Chance: 1/(m-1) for a partner and 1/m for an origin, m being the median anonymity set,
  *   the user-serving nodes per topic (bucket) among those announcing it.
  */
-import type { Observations } from './spy.js'
+import { parseTopicName, type Observations } from './spy.js'
 
 export interface GroundTruth {
   /** PeerIds of the nodes that serve users (relays and spies are not in it) */
@@ -75,6 +77,23 @@ export function groups (obs: Observations): Map<string, Set<string>> {
   return all
 }
 
+/** Peers announcing all 2^b buckets of a version 2 network with b >= 1: relays, as far as the spy can tell. */
+export function carriers (obs: Observations): Set<string> {
+  const perPeer = new Map<string, Map<number, number>>()
+  for (const [topic, set] of topicMembers(obs)) {
+    const name = parseTopicName(topic)
+    if (name?.version !== 2 || name.bits === 0) continue
+    for (const p of set) {
+      const counts = perPeer.get(p) ?? new Map<number, number>()
+      counts.set(name.bits, (counts.get(name.bits) ?? 0) + 1)
+      perPeer.set(p, counts)
+    }
+  }
+  const out = new Set<string>()
+  for (const [p, counts] of perPeer) for (const [bits, n] of counts) if (n === 2 ** bits) out.add(p)
+  return out
+}
+
 const pairKey = (x: string, y: string): string => x < y ? `${x} ${y}` : `${y} ${x}`
 
 /** Unordered peer pair -> how often one's frame followed the other's in a topic within the window. */
@@ -102,6 +121,7 @@ export function replyCounts (obs: Observations, init: GuessInit = {}): Map<strin
 /** For each peer seen in a group: the partner nodes the spy guesses (one per group at most). */
 export function guessPartners (obs: Observations, init: GuessInit = {}): Map<string, string[]> {
   const all = groups(obs)
+  const relays = carriers(obs)
   const replies = replyCounts(obs, init)
   const shared = new Map<string, number>()
   for (const set of all.values()) {
@@ -116,7 +136,7 @@ export function guessPartners (obs: Observations, init: GuessInit = {}): Map<str
   const out = new Map<string, string[]>()
   for (const set of all.values()) {
     for (const x of set) {
-      const candidates = [...set].filter(y => y !== x)
+      const candidates = [...set].filter(y => y !== x && !relays.has(y))
       if (candidates.length === 0) continue
       const rank = (y: string): [number, number] => [shared.get(pairKey(x, y)) ?? 0, replies.get(pairKey(x, y)) ?? 0]
       candidates.sort((a, b) => {

@@ -26,6 +26,10 @@ export interface PrivacyRow {
   messagesPerDirection: number
   seed: number
   quick: boolean
+  /** the network's stamp_bits when the run set it; null (or absent, in older rows) for the default */
+  stampBits?: number | null
+  /** how the nodes ran (absent in the version 1 row: one process per node) */
+  processes?: string
   /** median anonymity set: user-serving nodes per topic or bucket */
   m: number
   partner: Score
@@ -36,6 +40,8 @@ export interface PrivacyRow {
   bytesPerNodePerEnvelope: { median: number, mean: number, relaysMedian: number }
   sent: number
   delivered: number
+  /** seconds from the start of the run at the end of each phase (absent in the version 1 row) */
+  phaseSeconds?: Record<string, number>
   spySaw: { topics: number, announcements: number, frames: number, providers: number, providerLookups: number, records: number, inbound: number }
 }
 
