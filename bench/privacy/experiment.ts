@@ -163,9 +163,12 @@ export async function benchPrivacy (quick: boolean, progress: (s: string) => voi
   const failed: string[] = []
   for (const make of DELIVERIES) {
     const delivery = make()
-    // one failed b must not cost the rows of the others
+    // one failed b must not cost the rows of the others, nor a watchdog the rows measured so far
     try {
-      rows.push(await runExperiment(delivery, experimentSize(quick), quick, progress))
+      const row = await runExperiment(delivery, experimentSize(quick), quick, progress)
+      rows.push(row)
+      const all = await appendRows([row])
+      progress(`privacy: row appended to bench/privacy/results.json, plot written to ${await renderPlot(all)}`)
     } catch (err) {
       failed.push(`${delivery.name} b=${delivery.bucketBits ?? '-'}: ${(err as Error).message}`)
       progress(`privacy ${delivery.name} b=${delivery.bucketBits ?? '-'} FAILED: ${(err as Error).message}`)
@@ -174,7 +177,5 @@ export async function benchPrivacy (quick: boolean, progress: (s: string) => voi
   if (rows.length === 0) throw new Error(`privacy: every run failed (${failed.join('; ')})`)
   console.log('\nprivacy: a passive spy connected to every node\n')
   printRows(rows)
-  const all = await appendRows(rows)
-  progress(`privacy: rows appended to bench/privacy/results.json, plot written to ${await renderPlot(all)}`)
   return toScenarioResults(rows)
 }
