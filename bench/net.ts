@@ -71,6 +71,7 @@ const cpuText = (c: CpuSplit): string => `${(c.main + c.other).toFixed(0)} (main
 
 async function throughput (hop: Hop, durationMs: number, rate: number): Promise<Throughput> {
   const { sender, receiver } = hop
+  if (!(await sender.call<string[]>('mesh-peers')).includes(receiver.peerId)) throw new Error(`relay (${sender.mode}): the receiver left the sender's mesh before the flood`)
   await sender.call('prepare', { n: Math.ceil((durationMs / 1000) * rate), ...hop.pair })
   await sender.call('reset')
   await receiver.call('reset')

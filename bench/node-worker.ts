@@ -150,6 +150,8 @@ async function start (a: StartArgs): Promise<{ peerId: string, addrs: string[], 
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater: { denyDialMultiaddr: () => false },
+    // as the node: a ping that is late on a busy machine must not close the connection
+    connectionMonitor: { abortConnectionOnPingFailure: false },
     services: {
       identify: identify(),
       pubsub: gossipsub({

@@ -69,7 +69,8 @@ export class NodeProcess {
     const child = fork(WORKER, [mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv })
     live.add(child)
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => { reject(new Error('worker did not start')) }, 30_000)
+      // generous: 50 processes starting on a shared 2-core machine take their time
+      const timer = setTimeout(() => { reject(new Error('worker did not start within 120 s')) }, 120_000)
       child.once('message', () => { clearTimeout(timer); resolve() })
       child.once('error', reject)
     })
