@@ -16,6 +16,9 @@ import { meshPeers, waitForOutboundDrain } from './libp2p.js'
 
 /** Publishes handed to gossipsub at once; the rest wait in the queue. */
 const MAX_PUBLISH_CONCURRENCY = 32
+/** The longest a publish waits for a new bucket's mesh (gossipsub grafts at its 1 s heartbeat). */
+const MESH_WAIT_MS = 3_000
+const MESH_POLL_MS = 25
 
 export interface PublishResult { stored: boolean, seq: bigint, hash: Uint8Array }
 
@@ -76,9 +79,18 @@ export class Publisher {
     }
   }
 
-  /** Sends a stored frame to the bucket's mesh peers, waiting while their streams are full. */
+  /**
+   * Sends a stored frame to the bucket's mesh peers, waiting while their streams are full. A
+   * bucket joined a moment ago has no mesh until gossipsub's next heartbeat grafts one, and a
+   * publish into an empty mesh reaches nobody (the members' catch-up may already have run):
+   * while the bucket has members but no mesh yet, wait for it, at most MESH_WAIT_MS.
+   */
   async gossip (name: string, data: Uint8Array): Promise<void> {
     const pubsub = this.init.pubsub()
+    const deadline = Date.now() + MESH_WAIT_MS
+    while (meshPeers(pubsub, name).length === 0 && pubsub.getSubscribers(name).length > 0 && Date.now() < deadline && !this.init.signal().aborted) {
+      await new Promise(resolve => setTimeout(resolve, MESH_POLL_MS))
+    }
     await waitForOutboundDrain(pubsub, { peers: meshPeers(pubsub, name), signal: this.init.signal() })
     await new Promise<void>((resolve, reject) => {
       this.queue.push(async () => {
