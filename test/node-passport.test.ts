@@ -30,7 +30,13 @@ test('passports through the DHT: found by id from another node, updated to the l
     const v1 = createPassport({ device, alias: 'alice', time: t0 })
 
     await home.node.putPassport(v1.export())
-    const found1 = await looker.node.getPassport(v1.id)
+    // the DHT put runs in the background (no client request waits on it): wait for the record
+    let found1: Awaited<ReturnType<typeof looker.node.getPassport>> | undefined
+    await waitFor(async () => {
+      found1 = await looker.node.getPassport(v1.id).catch(() => undefined)
+      return found1 !== undefined
+    }, 'the passport to reach the DHT')
+    if (found1 === undefined) throw new Error('unreachable')
     assert.equal(tip(found1), tip(v1))
     assert.equal(found1.blocks.length, 1)
 
