@@ -112,7 +112,8 @@ export class NodeProcess {
     await this.call('stop', {}, 30_000).catch(() => {})
     if (this.child.connected) this.child.disconnect()
     live.delete(this.child)
-    if (this.child.exitCode === null) {
+    // a child killed by a signal has no exit code but has exited
+    if (this.child.exitCode === null && this.child.signalCode === null) {
       const exited = new Promise(resolve => this.child.once('exit', resolve))
       const timer = setTimeout(() => { this.child.kill('SIGKILL') }, 10_000)
       await exited
