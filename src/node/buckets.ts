@@ -58,6 +58,11 @@ export class Buckets {
     return this.joined.has(bucket)
   }
 
+  /** How many buckets the node carries (without building the list: read per frame). */
+  get size (): number {
+    return this.joined.size
+  }
+
   list (): number[] {
     return [...this.joined].sort((a, b) => a - b)
   }

@@ -76,7 +76,7 @@ export class Intake {
 
   /** The relay quota of one bucket: the node's quota shared equally by the buckets it carries. */
   bucketQuotaBytes (): number {
-    return Math.floor(this.init.relayQuotaBytes / Math.max(1, this.init.buckets.list().length))
+    return Math.floor(this.init.relayQuotaBytes / Math.max(1, this.init.buckets.size))
   }
 
   /**
