@@ -134,6 +134,8 @@ test('b = 0: one bucket for everybody, and two users on the same node get each o
     // the other pair's frame reached b too (every node carries everything) but is not b's mail
     assert.equal(receivedCount(b, f), 0)
     assert.equal((await b.node.query(local.topic.topic, 0n).catch(() => ({ envelopes: [] }))).envelopes.length, 0)
+    // ...yet b carries it: with one bucket every node stores every frame, relayed-only
+    await waitFor(async () => await b.node.hasFrame(r.hash), 'b to hold the other pair\'s frame relayed-only')
   } finally {
     await net.teardown()
   }
