@@ -20,6 +20,8 @@ const log = debug('asmtp:catchup')
 
 export const DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 export const DEFAULT_REQUESTER_TIMEOUT_MS = 10_000
+/** Frames of one FETCH reply checked and stored at once. */
+export const ACCEPT_WINDOW = 64
 
 export type AcceptResult = 'stored' | 'duplicate' | 'invalid'
 
@@ -114,23 +116,47 @@ export async function catchUpBucket (init: CatchUpBucketInit): Promise<CatchUpRe
     return reply as T
   }
 
-  async function fetchAll (hashes: Uint8Array[]): Promise<void> {
-    let pending = hashes
-    while (pending.length > 0) {
-      const req = { type: 'fetch' as const, hashes: pending }
-      const raw = await exchange(req)
-      const reply = decoded<FetchReply>(() => decodeFetchReply(raw, req))
-      for (const f of reply.frames) {
+  /** Hands `frames` to `accept`, at most ACCEPT_WINDOW at a time (so the store commits them in groups). */
+  async function acceptAll (frames: FetchReply['frames']): Promise<void> {
+    let next = 0
+    let bad = false
+    const worker = async (): Promise<void> => {
+      while (next < frames.length && !bad) {
+        const f = frames[next++]
         signal?.throwIfAborted()
         result.fetched++
         const verdict = await accept(f.frame)
         if (verdict === 'stored') result.stored++
         else if (verdict === 'invalid') {
           result.invalid++
-          throw new Stop('invalid-frame', 'peer sent a frame that fails the gossip checks')
+          bad = true
         }
       }
-      pending = pending.slice(reply.served)
+    }
+    await Promise.all(Array.from({ length: Math.min(ACCEPT_WINDOW, frames.length) }, worker))
+    if (bad) throw new Stop('invalid-frame', 'peer sent a frame that fails the gossip checks')
+  }
+
+  /** FETCHes `hashes` in as many replies as the peer needs; the next request is in flight while a reply's frames are checked. */
+  async function fetchAll (hashes: Uint8Array[]): Promise<void> {
+    const ask = (pending: Uint8Array[]): { req: CatchupRequest & { type: 'fetch' }, raw: Promise<Uint8Array> } => {
+      const req = { type: 'fetch' as const, hashes: pending }
+      return { req, raw: exchange(req) }
+    }
+    let current = ask(hashes)
+    for (;;) {
+      const raw = await current.raw
+      const reply = decoded<FetchReply>(() => decodeFetchReply(raw, current.req))
+      const rest = current.req.hashes.slice(reply.served)
+      let following: ReturnType<typeof ask> | undefined
+      if (rest.length > 0) {
+        following = ask(rest)
+        // a failure of the next exchange surfaces when it is awaited; never unhandled meanwhile
+        following.raw.catch(() => {})
+      }
+      await acceptAll(reply.frames)
+      if (following === undefined) return
+      current = following
     }
   }
 
