@@ -61,7 +61,7 @@ async function cli (u: User, args: string[], opts: { input?: string, env?: Recor
   return await collect(launch(CLI, ['--dir', u.dir, ...remote, ...args], opts.env), opts.input ?? '')
 }
 
-async function ok (u: User, args: string[], opts: { input?: string } = {}): Promise<string> {
+async function ok (u: User, args: string[], opts: { input?: string, env?: Record<string, string> } = {}): Promise<string> {
   const r = await cli(u, args, opts)
   assert.equal(r.code, 0, `asmtp-cli ${args.join(' ')} (${u.name}) failed: ${r.stderr}`)
   return r.stdout
@@ -162,16 +162,19 @@ before(async () => {
   const [alice, bob, carol] = await Promise.all([initUser('alice'), initUser('bob'), initUser('carol')])
   const phone = await initUser('phone', ['--join', alice.passportId])
   nodes.relay = await startNode('relay', [], [])
-  const [na, nb] = await Promise.all([
-    startNode('node-a', [alice.deviceKey, phone.deviceKey], [nodes.relay.listen]),
-    startNode('node-b', [bob.deviceKey, carol.deviceKey], [nodes.relay.listen])
+  // alice's phone is on a node of its own: devices of one passport may use different nodes
+  const [na, nb, nc] = await Promise.all([
+    startNode('node-a', [alice.deviceKey], [nodes.relay.listen]),
+    startNode('node-b', [bob.deviceKey, carol.deviceKey], [nodes.relay.listen]),
+    startNode('node-c', [phone.deviceKey], [nodes.relay.listen])
   ])
   nodes.a = na
   nodes.b = nb
+  nodes.c = nc
   users.alice = { name: 'alice', dir: alice.dir, node: na }
   users.bob = { name: 'bob', dir: bob.dir, node: nb }
   users.carol = { name: 'carol', dir: carol.dir, node: nb }
-  users.phone = { name: 'phone', dir: phone.dir, node: na }
+  users.phone = { name: 'phone', dir: phone.dir, node: nc }
 })
 
 after(async () => {
@@ -251,6 +254,37 @@ test('a file larger than one envelope arrives with identical bytes', async () =>
   assert.equal(saved?.file?.size, data.length)
   assert.ok(saved?.savedTo)
   assert.deepEqual(await readFile(saved.savedTo), data)
+})
+
+/** Runs asmtp-cli for `u` on a pseudo-terminal (util-linux `script`), as a person at a terminal would; stdout and stderr arrive together. */
+async function onTerminal (u: User, args: string[]): Promise<Result> {
+  const quote = (a: string): string => `'${a.replaceAll("'", "'\\''")}'`
+  const command = [process.execPath, CLI, '--dir', u.dir, ...remoteArgs(u.node), ...args].map(quote).join(' ')
+  const child = spawn('script', ['-qec', command, '/dev/null'], { cwd: root, env: { ...childEnv(), COLUMNS: '100', LINES: '30' }, stdio: ['pipe', 'pipe', 'pipe'] })
+  running.add(child)
+  child.once('exit', () => { running.delete(child) })
+  return await collect(child)
+}
+
+test('progress bars: send --file and sync draw one on a terminal, none when piped or with --quiet or --json', async () => {
+  const { alice, bob } = users as { alice: User, bob: User }
+  const path = join(root, 'progress.bin')
+  await writeFile(path, randomBytes(300_000))
+  const tty = await onTerminal(alice, ['send', 'bob', '--file', path])
+  assert.equal(tty.code, 0, tty.stdout)
+  assert.match(tty.stdout, /sending progress\.bin \[[^\]]*\] \d+% \d+\/\d+/, 'a bar for the file on the terminal')
+  const piped = await cli(alice, ['send', 'bob', '--file', path])
+  assert.equal(piped.code, 0, piped.stderr)
+  assert.doesNotMatch(piped.stderr + piped.stdout, /sending progress\.bin \[/, 'no bar when stderr is not a terminal')
+  const quiet = await onTerminal(alice, ['--quiet', 'send', 'bob', '--file', path])
+  assert.equal(quiet.code, 0, quiet.stdout)
+  assert.doesNotMatch(quiet.stdout, /\[[^\]]*\] \d+%/, 'no bar with --quiet')
+  const json = await onTerminal(alice, ['send', 'bob', '--file', path, '--json'])
+  assert.equal(json.code, 0, json.stdout)
+  assert.doesNotMatch(json.stdout, /\[[^\]]*\] \d+%/, 'no bar with --json')
+  const synced = await onTerminal(bob, ['sync'])
+  assert.equal(synced.code, 0, synced.stdout)
+  assert.match(synced.stdout, /syncing \[[^\]]*\] \d+% topics \d+\/\d+, \d+ envelopes/, 'a bar for the sync on the terminal')
 })
 
 test('a message sealed by a key that is not the contact\'s is reported and not stored', async () => {
@@ -362,4 +396,22 @@ test('a second device joins the passport (init --join, passport add-device, sync
   })
   await ok(phone, ['send', 'bob', 'from alice\'s phone'])
   await receive(bob, 'alice', e => e.text === 'from alice\'s phone')
+})
+
+test('two devices on two nodes: bob\'s mail shows on the laptop and the phone; the laptop\'s mail shows on the phone as sent', async () => {
+  const { alice, bob, phone } = users as { alice: User, bob: User, phone: User }
+  await ok(bob, ['send', 'alice', 'bob writes to both of alice\'s devices'])
+  await receive(alice, 'bob', e => e.text === 'bob writes to both of alice\'s devices')
+  await receive(phone, 'bob', e => e.text === 'bob writes to both of alice\'s devices')
+  // no random wait for the device-sync record of this send, as a script may choose
+  const now = { env: { ASMTP_CLI_RECORD_DELAY_MS: '0' } }
+  await ok(alice, ['send', 'bob', 'the laptop writes; the phone keeps the copy'], now)
+  // the send's record goes out with the laptop's next operation
+  await ok(alice, ['sync'], now)
+  await receive(bob, 'alice', e => e.text === 'the laptop writes; the phone keeps the copy')
+  const copy = await until('the phone to show the laptop\'s sent mail', async () => {
+    await ok(phone, ['sync'])
+    return (await inbox(phone)).find(e => e.direction === 'sent' && e.text === 'the laptop writes; the phone keeps the copy')
+  })
+  assert.equal(copy.alias, 'bob')
 })
