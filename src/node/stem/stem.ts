@@ -14,6 +14,7 @@
 import createDebug from 'debug'
 import { lpStream } from '@libp2p/utils'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import { toHex } from '../../bytes.js'
 import { AsmtpError } from '../../errors.js'
 import { frameHash } from '../../frame/index.js'
 import type { Store } from '../../store/index.js'
@@ -105,7 +106,7 @@ export class Stem {
       random: this.random,
       onExpire: (f) => {
         this.stats.expired++
-        this.background(this.fluff(f))
+        this.background(this.fluff(f, 'embargo'))
       },
       ...(init.embargoMeanMs === undefined ? {} : { meanMs: init.embargoMeanMs })
     })
@@ -141,7 +142,7 @@ export class Stem {
     const f: HeldFrame = { hash, bucket, data, own: true }
     if (!this.embargo.hold(f)) {
       if (this.embargo.has(hash)) return 'held'
-      await this.fluff(f)
+      await this.fluff(f, 'table full')
       return 'fluffed'
     }
     this.stats.held = this.embargo.size
@@ -233,7 +234,7 @@ export class Stem {
     }
     this.stats.held = this.embargo.size
     if (this.random() < FLUFF_PROBABILITY) {
-      this.background(this.fluff(f))
+      this.background(this.fluff(f, 'coin'))
       return
     }
     this.background(this.route(f).then(() => {}))
@@ -244,7 +245,7 @@ export class Stem {
     const f = this.embargo.take(hash)
     if (f === undefined) return false
     this.stats.loops++
-    this.background(this.fluff(f))
+    this.background(this.fluff(f, 'loop'))
     return true
   }
 
@@ -252,11 +253,12 @@ export class Stem {
   private async route (f: HeldFrame): Promise<StemOutcome> {
     const peer = this.successors.pick(f.bucket)
     if (peer === undefined) {
-      await this.fluff(f)
+      await this.fluff(f, 'no successor')
       return 'fluffed'
     }
     try {
       await this.send(peer, f)
+      log('stem %s of bucket %d to %s', toHex(f.hash).slice(0, 12), f.bucket, peer)
       if (f.own) this.stats.sent++
       else this.stats.forwarded++
       return 'stemmed'
@@ -264,7 +266,7 @@ export class Stem {
       this.stats.failed++
       log('stem to %s failed: %s', peer, (err as Error).message)
       this.successors.drop(f.bucket)
-      await this.fluff(f)
+      await this.fluff(f, 'send failed')
       return 'fluffed'
     }
   }
@@ -282,14 +284,20 @@ export class Stem {
     }
   }
 
-  /** Ends the stem for a frame: stores it by the normal path and publishes it to the bucket. */
-  private async fluff (f: HeldFrame): Promise<void> {
+  /**
+   * Ends the stem for a frame: stores it by the normal path and publishes it to the bucket (not
+   * when it is stored or seen already: it came back meanwhile and is in the mesh).
+   */
+  private async fluff (f: HeldFrame, why: string): Promise<void> {
     this.embargo.take(f.hash)
     this.stats.held = this.embargo.size
     if (this.stopped) return
     this.stats.fluffed++
+    log('fluff %s of bucket %d: %s', toHex(f.hash).slice(0, 12), f.bucket, why)
+    if (await this.init.store().hasSeen(f.hash)) return
     const v = await this.init.intake.take(f.data, f.bucket, 'stem')
-    if (v.result === 'accept') await this.init.publish(f.bucket, f.data)
+    // a duplicate here is a frame larger than this node's quota for the bucket: others carry it
+    if (v.result === 'accept' || v.result === 'duplicate') await this.init.publish(f.bucket, f.data)
   }
 
   /** Runs stem work off the caller's path; failures are logged, never unhandled. */
