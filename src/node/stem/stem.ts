@@ -42,6 +42,11 @@ export interface StemOptions {
   random?: () => number
   /** mean of the embargo timer @default EMBARGO_MEAN_MS */
   embargoMeanMs?: number
+  /**
+   * Benchmarks only: own frames are fluffed at once, as with no successor (the delivery of
+   * part 1, measured beside the stem in the same run). Received stem frames are handled as ever.
+   */
+  off?: boolean
 }
 
 export interface StemInit extends StemOptions {
@@ -251,7 +256,7 @@ export class Stem {
 
   /** Hands a held frame to the bucket's successor; fluffs it when there is none or the send fails. */
   private async route (f: HeldFrame): Promise<StemOutcome> {
-    const peer = this.successors.pick(f.bucket)
+    const peer = f.own && this.init.off === true ? undefined : this.successors.pick(f.bucket)
     if (peer === undefined) {
       await this.fluff(f, 'no successor')
       return 'fluffed'
