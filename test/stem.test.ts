@@ -9,14 +9,14 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { lpStream } from '@libp2p/utils'
 import { toHex } from '../src/bytes.js'
-import { frameHour } from '../src/frame/index.js'
+import { frameHash, frameHour } from '../src/frame/index.js'
 import { CATCHUP_PROTOCOL, encodeRequest, type CatchupRequest } from '../src/node/catchup/index.js'
-import { EMBARGO_MAX_MEANS, EMBARGO_MEAN_MS, encodeStemMessage, STEM_EPOCH_MS, STEM_PROTOCOL } from '../src/node/stem/index.js'
+import { EMBARGO_MAX_MEANS, EMBARGO_MEAN_MS, encodeStemMessage, MAX_MESSAGES_PER_STREAM, STEM_EPOCH_MS, STEM_PROTOCOL } from '../src/node/stem/index.js'
 import { createTestnet, waitFor, type TestNode } from './helpers/testnet.js'
 import { makePair, type Pair } from './helpers/pair.js'
 import { frameToBob } from './helpers/frames.js'
 import { host } from './helpers/catchup-source.js'
-import { cycle, dropStems, ManualClock } from './helpers/stem.js'
+import { countStems, cycle, dropStems, ManualClock } from './helpers/stem.js'
 
 const ALICE = 'aa'.repeat(32)
 const BOB = 'bb'.repeat(32)
@@ -61,6 +61,41 @@ test('a stem successor that drops everything loses no mail: the origin\'s embarg
     assert.equal(s.held, 0)
     assert.ok(await alice.node.hasFrame(r.hash))
     assert.ok(await relay.node.hasFrame(r.hash))
+  } finally {
+    await net.teardown()
+  }
+})
+
+test('frames to one successor share a stream (up to its bound), and a stream the successor ended is replaced without losing a frame', T, async () => {
+  const clock = new ManualClock()
+  const net = await createTestnet(3, { topology: 'star', homesUnreachable: true, node: { stem: { clock } } })
+  try {
+    const [relay, alice, bob] = net.nodes as [TestNode, TestNode, TestNode]
+    const pair = makePair()
+    await alice.node.registerTopic(pair.topic.topic, pair.topic.key, ALICE)
+    await bob.node.registerTopic(pair.topic.topic, pair.topic.key, BOB)
+    await sharing(alice.node.bucketOf(pair.topic.topic), relay, alice, bob)
+    const sent = new Set<string>()
+    // a successor that ends every stream after 3 messages: once its close reaches alice's node, the
+    // next frame goes on a new stream
+    const short = await countStems(relay.node, 3)
+    const stemStreams = (): Array<{ remoteWriteStatus: string }> => alice.node.host.getConnections().flatMap(c => c.streams).filter(x => x.protocol === STEM_PROTOCOL && x.status === 'open')
+    for (let round = 1; round <= 3; round++) {
+      for (let i = 0; i < 3; i++) sent.add(toHex((await alice.node.publish(pair.topic.topic, frameToBob(pair))).hash))
+      await waitFor(() => short.messages.length === 3 * round, `round ${round}: three frames at the successor that ends its streams`)
+      await waitFor(() => stemStreams().every(x => x.remoteWriteStatus !== 'writable'), `round ${round}: the successor's close to reach alice's node`)
+    }
+    assert.equal(short.streams, 3, 'a new stream for each round')
+
+    // a successor that keeps its streams: frames share one, up to the bound, then a fresh one
+    const n = MAX_MESSAGES_PER_STREAM + 4
+    const kept = await countStems(relay.node)
+    for (let i = 0; i < n; i++) sent.add(toHex((await alice.node.publish(pair.topic.topic, frameToBob(pair))).hash))
+    await waitFor(() => kept.messages.length === n, 'every frame at the successor')
+    assert.equal(kept.streams, 2, `${n} frames over two streams: one closed at the bound of ${MAX_MESSAGES_PER_STREAM}, then a fresh one`)
+    const at = new Set([...kept.messages, ...short.messages].map(m => toHex(frameHash(m.frame))))
+    assert.deepEqual([...at].sort(), [...sent].sort(), 'every frame reached the successor exactly as sent')
+    assert.equal((await alice.node.status()).stem.fluffed, 0, 'none fell back to a fluff at the origin')
   } finally {
     await net.teardown()
   }

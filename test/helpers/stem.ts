@@ -65,3 +65,25 @@ export function cycle (values: number[]): () => number {
   let i = 0
   return () => values[i++ % values.length]
 }
+
+/**
+ * Replaces a node's stem handler by one that counts streams and the messages on each, and ends
+ * a stream after `closeAfter` messages (as a receiver at its bound or timeout would).
+ */
+export async function countStems (node: AsmtpNode, closeAfter = Infinity): Promise<{ streams: number, messages: StemMessage[] }> {
+  const seen = { streams: 0, messages: [] as StemMessage[] }
+  await node.host.unhandle(STEM_PROTOCOL)
+  await node.host.handle(STEM_PROTOCOL, (stream) => {
+    seen.streams++
+    const lp = lpStream(stream, { maxDataLength: MAX_STEM_MESSAGE_BYTES })
+    void (async () => {
+      try {
+        for (let i = 0; i < closeAfter; i++) seen.messages.push(decodeStemMessage((await lp.read({ signal: AbortSignal.timeout(10_000) })).subarray()))
+        await stream.close()
+      } catch {
+        stream.abort(new Error('test: stem stream ended'))
+      }
+    })()
+  })
+  return seen
+}

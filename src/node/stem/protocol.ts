@@ -29,11 +29,18 @@ export const MAX_INBOUND_STREAMS_PER_CONNECTION = 4
 export const MAX_OUTBOUND_STREAMS_PER_CONNECTION = 8
 /** Messages read from one inbound stream before it is closed. */
 export const MAX_MESSAGES_PER_STREAM = 16
-/** Stem messages accepted per second from one peer (burst twice that). */
-export const STEM_MESSAGES_PER_SECOND_PER_PEER = 50
+/**
+ * Stem messages accepted per second from one peer (burst twice that). A home node stems all its
+ * users' frames to one successor per bucket, a file among them (up to 256 frames of 64 KiB),
+ * and a dropped stem frame is fluffed by its origin, which tells the origin: high enough for
+ * honest bursts; stamps and the held table bound the rest.
+ */
+export const STEM_MESSAGES_PER_SECOND_PER_PEER = 500
 /** Bound on each read of a message, and on opening a stream, writing to it and closing it. */
 export const STEM_READ_TIMEOUT_MS = 10_000
 export const STEM_SEND_TIMEOUT_MS = 5_000
+/** An outbound stem stream left idle this long is closed (before the receiver's read timeout). */
+export const STEM_IDLE_CLOSE_MS = 5_000
 
 /** The timers of the stem: the node's clock by default, a manual one in tests. */
 export interface StemClock {

@@ -22,15 +22,15 @@ import type { Buckets } from '../buckets.js'
 import type { Intake } from '../intake.js'
 import type { AsmtpLibp2p } from '../libp2p.js'
 import { RateLimiter } from '../rate-limit.js'
-import { withTimeout } from '../tasks.js'
 import { decodeStemMessage, encodeStemMessage } from './codec.js'
 import { Embargo, type HeldFrame } from './embargo.js'
 import {
   FLUFF_PROBABILITY, MAX_INBOUND_STREAMS, MAX_INBOUND_STREAMS_PER_CONNECTION, MAX_MESSAGES_PER_STREAM,
   MAX_OUTBOUND_STREAMS_PER_CONNECTION, MAX_STEM_MESSAGE_BYTES, STEM_MESSAGES_PER_SECOND_PER_PEER, STEM_PROTOCOL,
-  STEM_READ_TIMEOUT_MS, STEM_SEND_TIMEOUT_MS, systemClock, type StemClock
+  STEM_READ_TIMEOUT_MS, systemClock, type StemClock
 } from './protocol.js'
 import { Successors } from './successors.js'
+import { OutboundStreams } from './outbound.js'
 
 const log = createDebug('asmtp:node:stem')
 
@@ -99,6 +99,7 @@ export class Stem {
   private readonly embargo: Embargo
   private readonly successors: Successors
   private readonly limiter: RateLimiter
+  private readonly outbound: OutboundStreams
   private active = 0
   private stopped = false
 
@@ -124,6 +125,10 @@ export class Stem {
           .map(c => c.remotePeer),
         bucketMembers: (bucket) => this.init.host().services.pubsub.getSubscribers(this.init.buckets.topicName(bucket))
       }
+    })
+    this.outbound = new OutboundStreams({
+      dial: async (peer, signal) => await this.init.host().dialProtocol(peer, STEM_PROTOCOL, { signal }),
+      signal: init.signal
     })
     this.limiter = new RateLimiter({ ratePerSecond: STEM_MESSAGES_PER_SECOND_PER_PEER, now: clock.now })
   }
@@ -169,6 +174,7 @@ export class Stem {
   async stop (): Promise<void> {
     if (this.stopped) return
     this.stopped = true
+    this.outbound.closeAll()
     const held = this.embargo.clear()
     this.stats.held = 0
     for (const f of held) {
@@ -277,16 +283,7 @@ export class Stem {
   }
 
   private async send (peer: PeerId, f: HeldFrame): Promise<void> {
-    const signal = withTimeout(STEM_SEND_TIMEOUT_MS, this.init.signal())
-    const stream = await this.init.host().dialProtocol(peer, STEM_PROTOCOL, { signal })
-    try {
-      const lp = lpStream(stream, { maxDataLength: MAX_STEM_MESSAGE_BYTES })
-      await lp.write(encodeStemMessage({ bucket: f.bucket, frame: f.data }), { signal })
-      await stream.close({ signal })
-    } catch (err) {
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
-      throw err
-    }
+    await this.outbound.send(peer, encodeStemMessage({ bucket: f.bucket, frame: f.data }))
   }
 
   /**
