@@ -40,6 +40,8 @@ export interface Delivery {
   readonly bucketBits?: number
   /** the network's stamp_bits when the delivery sets it; undefined for the default */
   readonly stampBits?: number
+  /** whether nodes send their own frames along a stem first (origin hiding) @default false */
+  readonly stem?: boolean
   startNetwork: (scenario: Scenario, options?: DeliveryOptions) => Promise<NetworkHandles>
   registerPair: (pair: ScenarioPair, options?: DeliveryOptions) => Promise<void>
   /** Until every registered pair can deliver (bounded). */
