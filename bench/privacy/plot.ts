@@ -57,13 +57,15 @@ export function plotSpec (rows: PrivacyRow[]): TopLevelSpec {
   const bucketed = points.filter(p => p.b !== null)
   const reference = points.filter(p => p.b === null).map(p => ({ ...p, series: `${p.series} (${p.delivery})` }))
   const x = { field: 'b', type: 'quantitative' as const, title: 'bucket bits b', scale: { domain: [0, 4] }, axis: { values: [0, 2, 4] } }
+  // series names run long ('origin precision, active spy, stems'): legends keep them whole
+  const color = { field: 'series', type: 'nominal', legend: { labelLimit: 280 } }
   const panel = (title: string, filter: (s: string) => boolean, y: Record<string, unknown>): Record<string, unknown> => ({
     title,
     width: 320,
     height: 220,
     layer: [
-      { data: { values: bucketed.filter(p => filter(p.series)) }, mark: { type: 'line', point: true }, encoding: { x, y: { field: 'value', type: 'quantitative', ...y }, color: { field: 'series', type: 'nominal' } } },
-      { data: { values: reference.filter(p => filter(p.series)) }, mark: { type: 'rule', strokeDash: [6, 4] }, encoding: { y: { field: 'value', type: 'quantitative', ...y }, color: { field: 'series', type: 'nominal' } } }
+      { data: { values: bucketed.filter(p => filter(p.series)) }, mark: { type: 'line', point: true }, encoding: { x, y: { field: 'value', type: 'quantitative', ...y }, color } },
+      { data: { values: reference.filter(p => filter(p.series)) }, mark: { type: 'rule', strokeDash: [6, 4] }, encoding: { y: { field: 'value', type: 'quantitative', ...y }, color } }
     ],
     resolve: { scale: { color: 'independent' } }
   })
