@@ -1,10 +1,14 @@
 /**
- * Client to client through two home nodes and a relay on loopback (three node processes): the
- * devices speak the client channel, the sender's device publishes unstamped frames made with
- * sealFrame, its home node stamps them (stamp worker threads), the relay forwards them, and the
- * recipient's device watches at its own home node. Both devices live in this process, so one
- * clock times the whole path. Latency one message at a time, then messages/s with 32 in
- * flight and the stamp's share of the sending node's CPU.
+ * Client to client through two home nodes and two relays on loopback (four node processes):
+ * the devices speak the client channel, the sender's device publishes unstamped frames made
+ * with sealFrame, its home node stamps them (stamp worker threads) and sends them down the stem
+ * (Dandelion++: to a relay it dialled, which forwards or fluffs), the relays carry the bucket,
+ * and the recipient's device watches at its own home node. Both devices live in this process,
+ * so one clock times the whole path. Two rounds on fresh networks: with the stem, and with
+ * part 1's delivery (own frames fluffed at once) as the same-run baseline. Each round: latency
+ * one message at a time (with the stem's hop count per message), then messages/s with 32 in
+ * flight, the stamp's share of the sending node's CPU, and CPU and bytes sent per delivered
+ * envelope over all four processes.
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { Ed25519KeyPair, generateX25519, toHex } from '../src/index.js'
@@ -28,22 +32,41 @@ function stampEvaluationCpuMs (): number {
 
 const envelopeKey = (frame: Uint8Array): string => createHash('sha256').update(frame.subarray(GOSSIP_FRAME_HEADER_BYTES)).digest('hex')
 
-interface SenderCpu { cpu: { main: number, other: number }, stampMs: number }
+interface WorkerStats { cpu: { main: number, other: number }, stampMs: number, socketBytes: number }
+interface StemCounters { sent: number, forwarded: number }
 
-export async function benchClientPath (quick: boolean, progress: (s: string) => void): Promise<ScenarioResult[]> {
-  const count = quick ? 100 : 500
-  const floodMs = quick ? 3000 : 10_000
+interface Round {
+  latency: { median: number, p99: number }
+  hops: Map<number, number>
+  perSecond: number
+  sent: number
+  publishRate: number
+  senderCpuMs: number
+  senderMainMs: number
+  stampCpuMs: number
+  stampThreadMs: number
+  evalMs: number
+  /** over all four processes, per delivered envelope of the flood */
+  cpuMsPerEnvelope: number
+  bytesPerEnvelope: number
+}
+
+async function round (stem: boolean, count: number, floodMs: number, floodPool: number, progress: (s: string) => void): Promise<Round> {
+  const label = stem ? 'stem' : 'part 1'
   const aliceDevice = Ed25519KeyPair.generate()
   const bobDevice = Ed25519KeyPair.generate()
   const users = [toHex(aliceDevice.publicKey), toHex(bobDevice.publicKey)]
   const nodes: NodeProcess[] = []
   const clients: ClientConnection[] = []
   try {
-    progress('client to client: starting a relay and two home nodes')
-    const [relay, homeA, homeB] = await Promise.all([NodeProcess.spawn('asmtp'), NodeProcess.spawn('asmtp'), NodeProcess.spawn('asmtp')])
-    nodes.push(relay, homeA, homeB)
-    await relay.start({ relay: true })
-    await Promise.all([homeA.start({ users, bootstrap: [relay.addrs[0]] }), homeB.start({ users, bootstrap: [relay.addrs[0]] })])
+    progress(`client to client (${label}): starting two relays and two home nodes`)
+    const [relay1, relay2, homeA, homeB] = await Promise.all([NodeProcess.spawn('asmtp'), NodeProcess.spawn('asmtp'), NodeProcess.spawn('asmtp'), NodeProcess.spawn('asmtp')])
+    nodes.push(relay1, relay2, homeA, homeB)
+    const stemOff = !stem
+    await relay1.start({ relay: true, stemOff })
+    await relay2.start({ relay: true, stemOff, bootstrap: [relay1.addrs[0]] })
+    const bootstrap = [relay1.addrs[0], relay2.addrs[0]]
+    await Promise.all([homeA.start({ users, bootstrap, stemOff }), homeB.start({ users, bootstrap, stemOff })])
     const connect = async (w: NodeProcess, device: Ed25519KeyPair): Promise<ClientConnection> => {
       const at = w.clientAddress!.lastIndexOf(':')
       const c = await connectClient({ host: w.clientAddress!.slice(0, at), port: Number(w.clientAddress!.slice(at + 1)), remoteId: w.publicId, device })
@@ -67,32 +90,45 @@ export async function benchClientPath (quick: boolean, progress: (s: string) => 
       evaluations.set(envelopeKey(e.data), Number(decodeFrame(e.data).nonce) + 1)
       waiter?.()
     })
-    // the path: the relay in both home nodes' meshes of the bucket
+    // the paths: both relays in both home nodes' meshes of the bucket
     for (const home of [homeA, homeB]) {
-      await waitFor(async () => (await home.call<string[]>('mesh-peers', { topic: topicHex })).includes(relay.peerId), 60_000, 'client to client: a home node never meshed with the relay')
+      for (const relay of [relay1, relay2]) {
+        await waitFor(async () => (await home.call<string[]>('mesh-peers', { topic: topicHex })).includes(relay.peerId), 60_000, `client to client (${label}): a home node never meshed with a relay`)
+      }
+    }
+    const stemHops = async (): Promise<number> => {
+      const all = await Promise.all(nodes.map(async n => (await n.call<{ stem: StemCounters }>('status')).stem))
+      return all.reduce((sum, c) => sum + c.sent + c.forwarded, 0)
     }
     const seal = (): Uint8Array => sealFrame({ sender: a, recipientPublic: b.publicKey, topic, contentType: 'text/plain', body: randomBytes(200) })
-    progress(`client to client: latency, ${count} messages one at a time (stamps included)`)
+    progress(`client to client (${label}): latency, ${count} messages one at a time (stamps included)`)
     const samples: number[] = []
+    const hops = new Map<number, number>()
     for (let i = 0; i < count + 20; i++) {
       const frame = seal()
       const h = envelopeKey(frame)
+      const before = await stemHops()
       const t0 = nowMs()
       const got = new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => { reject(new Error('client to client: message lost')) }, 10_000)
+        const timer = setTimeout(() => { reject(new Error(`client to client (${label}): message lost`)) }, 30_000)
         waiter = () => { if (arrived.has(h)) { clearTimeout(timer); resolve() } }
       })
       got.catch(() => {})
       await alice.publish(topic.topic, frame, { timeoutMs: 10_000 })
       if (!arrived.has(h)) await got
       waiter = undefined
-      if (i >= 20) samples.push(arrived.get(h)! - t0)
+      if (i >= 20) {
+        samples.push(arrived.get(h)! - t0)
+        const n = (await stemHops()) - before
+        hops.set(n, (hops.get(n) ?? 0) + 1)
+      }
     }
     await sleep(500)
-    progress(`client to client: messages/s for ${floodMs / 1000} s, 32 in flight`)
-    const pool = Array.from({ length: quick ? 1500 : 4000 }, seal)
+    progress(`client to client (${label}): messages/s for ${floodMs / 1000} s, 32 in flight`)
+    const pool = Array.from({ length: floodPool }, seal)
     const keys = new Set(pool.map(envelopeKey))
-    const cpu0 = await homeA.call<SenderCpu>('stats')
+    const stats = async (): Promise<WorkerStats[]> => await Promise.all(nodes.map(async n => await n.call<WorkerStats>('stats')))
+    const s0 = await stats()
     let next = 0
     let sent = 0
     const start = nowMs()
@@ -102,39 +138,90 @@ export async function benchClientPath (quick: boolean, progress: (s: string) => 
         sent++
       }
     }))
-    const cpu1 = await homeA.call<SenderCpu>('stats')
     const publishedMs = nowMs() - start
     const delivered = (): number => [...keys].filter(k => arrived.has(k)).length
-    await waitFor(async () => await Promise.resolve(delivered() >= sent), 30_000, `client to client: ${sent - delivered()} of ${sent} lost`, 100)
+    await waitFor(async () => await Promise.resolve(delivered() >= sent), 60_000, `client to client (${label}): ${sent - delivered()} of ${sent} lost`, 100)
+    const s1 = await stats()
     const last = Math.max(...[...keys].map(k => arrived.get(k) ?? 0))
-    const perSecond = (sent * 1000) / (last - start)
-    const cpuMs = (cpu1.cpu.main + cpu1.cpu.other) - (cpu0.cpu.main + cpu0.cpu.other)
-    const stampMs = cpu1.stampMs - cpu0.stampMs
-    const mainMs = cpu1.cpu.main - cpu0.cpu.main
+    const cpu = (w: WorkerStats): number => w.cpu.main + w.cpu.other
+    const sender = nodes.indexOf(homeA)
     const evalMs = stampEvaluationCpuMs()
-    const stampCpuMs = [...keys].reduce((sum, k) => sum + (evaluations.get(k) ?? 0), 0) * evalMs
-    const s = summary(samples)
-    const publishRate = (sent * 1000) / publishedMs
-    return [
-      {
-        scenario: 'client to client latency via home node, relay, home node (stamps included)',
-        unit: 'ms',
-        ours: { median: s.median, p99: s.p99 },
-        target: 'p50 < 10, p99 < 50',
-        notes: `${count} messages one at a time, publish request to the recipient device's WATCH push; 1 KiB frames, stamp_bits 4`
-      },
-      {
-        scenario: 'client to client messages/s, 32 in flight (stamps included)',
-        unit: 'messages/s',
-        ours: { median: perSecond, count: sent },
-        baseline: { name: 'stamping alone on one core: 1000 / (stamp CPU ms per message)', median: (sent * 1000) / Math.max(1, stampCpuMs) },
-        ratio: perSecond / ((sent * 1000) / Math.max(1, stampCpuMs)),
-        better: 'higher',
-        notes: `${sent}/${sent} delivered (published at ${publishRate.toFixed(0)}/s); the sending node over the flood: ${cpuMs.toFixed(0)} ms CPU (process.cpuUsage, all threads), the JavaScript main thread ${mainMs.toFixed(0)} ms (${((mainMs * 100) / Math.max(1, cpuMs)).toFixed(0)}%, /proc); stamps ${stampCpuMs.toFixed(0)} ms CPU = ${((stampCpuMs * 100) / Math.max(1, cpuMs)).toFixed(0)}% of the node's CPU (scrypt evaluations from the frames' nonces x ${evalMs.toFixed(3)} ms CPU per evaluation measured here); the stamp threads were busy ${stampMs.toFixed(0)} ms of wall time (worker.performance.eventLoopUtilization, waiting for a core included); ${(stampCpuMs / Math.max(1, sent)).toFixed(1)} ms of stamp CPU per message`
-      }
-    ]
+    const allCpu = s1.reduce((sum, w, i) => sum + cpu(w) - cpu(s0[i]), 0)
+    const allBytes = s1.reduce((sum, w, i) => sum + w.socketBytes - s0[i].socketBytes, 0)
+    return {
+      latency: summary(samples),
+      hops,
+      perSecond: (sent * 1000) / (last - start),
+      sent,
+      publishRate: (sent * 1000) / publishedMs,
+      senderCpuMs: cpu(s1[sender]) - cpu(s0[sender]),
+      senderMainMs: s1[sender].cpu.main - s0[sender].cpu.main,
+      stampCpuMs: [...keys].reduce((sum, k) => sum + (evaluations.get(k) ?? 0), 0) * evalMs,
+      stampThreadMs: s1[sender].stampMs - s0[sender].stampMs,
+      evalMs,
+      cpuMsPerEnvelope: allCpu / Math.max(1, sent),
+      bytesPerEnvelope: allBytes / Math.max(1, sent)
+    }
   } finally {
     await Promise.allSettled(clients.map(async c => { await c.close() }))
     await stopAll(nodes)
   }
+}
+
+const hopText = (hops: Map<number, number>): string => [...hops.entries()].sort((x, y) => x[0] - y[0]).map(([n, c]) => `${n} hop${n === 1 ? '' : 's'}: ${c}`).join(', ')
+
+export async function benchClientPath (quick: boolean, progress: (s: string) => void): Promise<ScenarioResult[]> {
+  const count = quick ? 100 : 500
+  const floodMs = quick ? 3000 : 10_000
+  const pool = quick ? 1500 : 4000
+  const plain = await round(false, count, floodMs, pool, progress)
+  const stem = await round(true, count, floodMs, pool, progress)
+  const rate = (r: Round): ScenarioResult => ({
+    scenario: `client to client messages/s, 32 in flight (stamps included${r === stem ? ', stem' : ', part 1'})`,
+    unit: 'messages/s',
+    ours: { median: r.perSecond, count: r.sent },
+    baseline: { name: 'stamping alone on one core: 1000 / (stamp CPU ms per message)', median: (r.sent * 1000) / Math.max(1, r.stampCpuMs) },
+    ratio: r.perSecond / ((r.sent * 1000) / Math.max(1, r.stampCpuMs)),
+    better: 'higher',
+    notes: `${r.sent}/${r.sent} delivered (published at ${r.publishRate.toFixed(0)}/s); the sending node over the flood: ${r.senderCpuMs.toFixed(0)} ms CPU (process.cpuUsage, all threads), the JavaScript main thread ${r.senderMainMs.toFixed(0)} ms (${((r.senderMainMs * 100) / Math.max(1, r.senderCpuMs)).toFixed(0)}%, /proc); stamps ${r.stampCpuMs.toFixed(0)} ms CPU = ${((r.stampCpuMs * 100) / Math.max(1, r.senderCpuMs)).toFixed(0)}% of the node's CPU (scrypt evaluations from the frames' nonces x ${r.evalMs.toFixed(3)} ms CPU per evaluation measured here); the stamp threads were busy ${r.stampThreadMs.toFixed(0)} ms of wall time (worker.performance.eventLoopUtilization, waiting for a core included); ${(r.stampCpuMs / Math.max(1, r.sent)).toFixed(1)} ms of stamp CPU per message`
+  })
+  return [
+    {
+      scenario: 'client to client latency via home node, relays, home node (stamps included, part 1: no stem)',
+      unit: 'ms',
+      ours: { median: plain.latency.median, p99: plain.latency.p99 },
+      target: 'p50 < 10, p99 < 50',
+      notes: `${count} messages one at a time, publish request to the recipient device's WATCH push; 1 KiB frames, stamp_bits 4; own frames fluffed at once`
+    },
+    {
+      scenario: 'client to client latency via home node, relays, home node (stamps included, stem)',
+      unit: 'ms',
+      ours: { median: stem.latency.median, p99: stem.latency.p99 },
+      baseline: { name: 'part 1 (no stem), same run', median: plain.latency.median, p99: plain.latency.p99 },
+      ratio: stem.latency.median / plain.latency.median,
+      better: 'lower',
+      target: 'p50 < 30, p99 < 150',
+      notes: `stem hops per message (sends to a successor over all nodes): ${hopText(stem.hops)}`
+    },
+    rate(plain),
+    rate(stem),
+    {
+      scenario: 'CPU per delivered envelope, all four processes (stem)',
+      unit: 'ms',
+      ours: { median: stem.cpuMsPerEnvelope },
+      baseline: { name: 'part 1 (no stem), same run', median: plain.cpuMsPerEnvelope },
+      ratio: stem.cpuMsPerEnvelope / plain.cpuMsPerEnvelope,
+      better: 'lower',
+      notes: 'process.cpuUsage of the two relays and two home nodes over the 32-in-flight flood, stamps included, divided by the envelopes delivered'
+    },
+    {
+      scenario: 'bytes sent per delivered envelope, all four processes (stem)',
+      unit: 'bytes',
+      ours: { median: stem.bytesPerEnvelope },
+      baseline: { name: 'part 1 (no stem), same run', median: plain.bytesPerEnvelope },
+      ratio: stem.bytesPerEnvelope / plain.bytesPerEnvelope,
+      better: 'lower',
+      notes: 'bytes written to TCP sockets by the four node processes over the flood (the client channel included), divided by the envelopes delivered'
+    }
+  ]
 }

@@ -118,7 +118,8 @@ function onReceived (data: Uint8Array): void {
   if (reportEach) send({ event: 'received', hash: envelopeKey(data), t })
 }
 
-interface StartArgs { bootstrap?: string[], users?: string[], relay?: boolean, stampBits?: number }
+/** stemOff: own frames fluffed at once, part 1's delivery, for a same-run baseline of the stem */
+interface StartArgs { bootstrap?: string[], users?: string[], relay?: boolean, stampBits?: number, stemOff?: boolean }
 
 async function start (a: StartArgs): Promise<{ peerId: string, addrs: string[], publicId?: string, clientAddress?: string | null }> {
   stampBits = a.stampBits ?? CONFIG_DEFAULTS.stampBits
@@ -134,7 +135,7 @@ async function start (a: StartArgs): Promise<{ peerId: string, addrs: string[], 
       network: { relay: a.relay ?? false, stampBits },
       limits: { maxPeerMessagesPerSecond: 1_000_000, maxPublishQueue: 4096 }
     })
-    asmtp = new AsmtpNode({ config, nodeKey: Ed25519KeyPair.generate() })
+    asmtp = new AsmtpNode({ config, nodeKey: Ed25519KeyPair.generate(), ...(a.stemOff === true ? { stem: { off: true } } : {}) })
     asmtp.on('envelope', (e) => { if (e.source !== 'local') onReceived(e.data) })
     await asmtp.start()
     return { peerId: asmtp.peerId, addrs: asmtp.getMultiaddrs(), publicId: asmtp.publicId, clientAddress: asmtp.clientAddress }
@@ -323,7 +324,7 @@ async function handle (req: Request): Promise<unknown> {
     }
     case 'status': {
       const s = await asmtp!.status()
-      return { frames: s.frames, matchedFrames: s.matchedFrames, gossip: s.gossip, catchup: s.catchup, peers: s.peers, relaysConnected: s.relaysConnected }
+      return { frames: s.frames, matchedFrames: s.matchedFrames, gossip: s.gossip, catchup: s.catchup, peers: s.peers, relaysConnected: s.relaysConnected, stem: s.stem }
     }
     case 'stats':
       return { receivedCount, firstReceived, lastReceived, peakRss, rssSamples, node: asmtp === undefined ? undefined : (await asmtp.status()).gossip, cpu: cpuMs(), stampMs: stampThreadMs(), socketBytes, t: now() }

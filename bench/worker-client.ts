@@ -23,6 +23,8 @@ export interface StartOptions {
   users?: string[]
   relay?: boolean
   stampBits?: number
+  /** own frames fluffed at once (part 1's delivery), the stem's same-run baseline */
+  stemOff?: boolean
 }
 
 export const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }

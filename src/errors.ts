@@ -73,6 +73,9 @@ export type AsmtpErrorCode =
   | 'CATCHUP_BAD_VERSION'
   | 'CATCHUP_BAD_ORDER'
   | 'CATCHUP_UNASKED_FRAME'
+  // stem, Dandelion++ origin hiding (src/node/stem/)
+  | 'STEM_BAD_VERSION'
+  | 'STEM_EMPTY_FRAME'
   | 'INTERNAL'
   // mail client library (src/client): accounts, contacts, device sync, sending
   | 'ACCOUNT_EXISTS'

@@ -123,6 +123,8 @@ test('b = 0: one bucket for everybody, and two users on the same node get each o
     const f = frameToBob(local)
     const r = await a.node.publish(local.topic.topic, f)
     assert.equal(r.stored, true)
+    // the frame goes down the stem first: it is a's mail once it is fluffed and back from the mesh
+    await waitFor(async () => await a.node.countEnvelopes(local.topic.topic) > 0, 'the frame to come back to a')
     const page = await a.node.query(local.topic.topic, 0n)
     assert.equal(page.envelopes.length, 1)
     assert.ok(equalBytes(envelopeOf(page.envelopes[0]?.data ?? new Uint8Array()), envelopeOf(f)))

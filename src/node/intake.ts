@@ -17,7 +17,8 @@ import type { Buckets } from './buckets.js'
 
 const log = createDebug('asmtp:node:intake')
 
-export type IntakeSource = 'local' | 'gossip' | 'catchup'
+/** stem: fluffed here, off the stem (this node's own frame or one it held) */
+export type IntakeSource = 'local' | 'gossip' | 'catchup' | 'stem'
 
 export type IntakeVerdict =
   /** new, stored (and matched when `topic` is set) */

@@ -3,6 +3,7 @@ import type { Ed25519KeyPair } from '../crypto/index.js'
 import type { NodeConfig } from '../config/index.js'
 import type { CatchupRuns } from './catchup-runs.js'
 import type { Intake, IntakeSource } from './intake.js'
+import type { StemOptions, StemStats } from './stem/index.js'
 
 export interface AsmtpNodeInit {
   config: NodeConfig
@@ -17,6 +18,8 @@ export interface AsmtpNodeInit {
   stampThreads?: number
   /** the clock, for tests @default Date.now */
   now?: () => number
+  /** the stem's clock, random draws and embargo mean, for tests */
+  stem?: StemOptions
 }
 
 export type EnvelopeSource = IntakeSource
@@ -28,7 +31,6 @@ export interface EnvelopeEvent {
   data: Uint8Array
   source: EnvelopeSource
 }
-
 
 export interface NodeStatus {
   publicId: string
@@ -45,6 +47,7 @@ export interface NodeStatus {
   unfetchedPastRetention: number
   gossip: Intake['stats']
   catchup: CatchupRuns['stats']
+  stem: StemStats
   lastError: string | null
 }
 

@@ -27,6 +27,7 @@ import { PASSPORT_REPUBLISH_MS, Passports } from './passports.js'
 import { PeerFinder } from './peers.js'
 import { Publisher, type PublishResult } from './publisher.js'
 import { RateLimiter } from './rate-limit.js'
+import { Stem } from './stem/index.js'
 import { TaskSet } from './tasks.js'
 import type { AsmtpNodeInit, EnvelopeEvent, EnvelopeSource, FrameEvent, NodeStatus } from './node-types.js'
 
@@ -57,6 +58,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
   private readonly gossip: BucketGossip
   private readonly peers: PeerFinder
   private readonly passports: Passports
+  private readonly stem: Stem
   private timers: NodeJS.Timeout[] = []
   private lastError: string | null = null
   private state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new'
@@ -84,12 +86,13 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
       maxEnvelopeBytes: init.config.limits.maxEnvelopeSize,
       relayQuotaBytes: init.config.storage.relayQuotaBytes,
       onMatched: (m) => { this.onMatched(m) },
-      onAccepted: (f) => { if (this.listenerCount('frame') > 0) this.emit('frame', f) },
+      // a held stem frame that is stored (back from the mesh, or by catch-up) ends its embargo
+      onAccepted: (f) => { this.stem.settle(f.hash); if (this.listenerCount('frame') > 0) this.emit('frame', f) },
       ...(init.now === undefined ? {} : { now: init.now })
     })
     this.publisher = new Publisher({
       buckets: this.buckets,
-      intake: this.intake,
+      stem: () => this.stem,
       pool: { stamp: async (...args) => await this.stampPool.stamp(...args), close: async () => {} },
       pubsub: () => this.host.services.pubsub,
       bucketBits: net.bucketBits,
@@ -119,6 +122,10 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
     })
     this.peers = new PeerFinder({ host: () => this.host, bootstrap: net.bootstrap, relay: net.relay })
     this.passports = new Passports({ store: () => this.db, host: () => this.host, tasks: this.tasks })
+    this.stem = new Stem({
+      ...init.stem, host: () => this.host, buckets: this.buckets, intake: this.intake, store: () => this.db, signal: () => this.tasks.signal,
+      publish: async (bucket, data) => { await this.publisher.gossip(this.buckets.topicName(bucket), data) }
+    })
   }
 
   get publicId (): string { return this.identity.publicId }
@@ -183,6 +190,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
       await libp2p.handle(CATCHUP_PROTOCOL, (stream, connection) => {
         void responder.handle(stream, connection).catch((err: Error) => { log('catch-up answer: %s', err.message) })
       }, { maxInboundStreams: 8, maxOutboundStreams: 8 })
+      await this.stem.attach()
       await libp2p.start()
       this.state = 'started'
       this.buckets.start()
@@ -228,6 +236,8 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
       if (this.state === 'new') this.state = 'stopped'
       return
     }
+    // held stem frames are stored (not published) while the store is still open
+    await this.stem.stop()
     this.state = 'stopping'
     await this.clientServer?.stop()
     this.clientAddr = null
@@ -305,8 +315,8 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
   // ---- frames ------------------------------------------------------------------------------
 
   /**
-   * Publishes a device's frame on a registered topic: checked, stamped, stored and delivered to
-   * local watchers, then sent to the bucket. QUEUE_FULL when too many wait.
+   * Publishes a device's frame on a registered topic: checked, stamped and sent down the stem
+   * (stored here, like anybody's frame, once fluffed or back from the mesh). QUEUE_FULL when too many wait.
    */
   async publish (topic: Uint8Array, data: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<PublishResult> {
     return await this.publisher.publish(topic, data, options)
@@ -361,6 +371,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
       unfetchedPastRetention: s.unfetchedPastRetention,
       gossip: { ...this.intake.stats },
       catchup: { ...this.catchups.stats },
+      stem: { ...this.stem.stats },
       lastError: this.lastError
     }
   }

@@ -1,18 +1,21 @@
 /**
- * The path of a frame a device hands its node (DESIGN.md "What travels"): the node checks the
- * frame's shape, MAC and time against the registered topic, stamps it off the event loop (the
- * device never computes stamps), stores it as matched mail (so the node's other devices see it
- * at once), then hands it to gossipsub through a bounded queue with back-pressure.
+ * The path of a frame a device hands its node (DESIGN.md "What travels", "Origin hiding"): the
+ * node checks the frame's shape, MAC and time against the registered topic, stamps it off the
+ * event loop (the device never computes stamps), and hands it to the stem (src/node/stem/),
+ * which sends it to the bucket's stem successor or fluffs it. The node stores its own frame only
+ * when it is fluffed or comes back through the mesh, by the same path as anybody's frame. The
+ * publishing to gossipsub of fluffed frames goes through a bounded queue with back-pressure.
  *
  * The stamp search is deterministic (the smallest nonce from 0 up), so a device that publishes
- * the same unstamped frame again gets the same stamped frame, which the store dedupes.
+ * the same unstamped frame again gets the same stamped frame, which the stem (while it holds it)
+ * and the store (once stored) dedupe by its hash.
  */
 import { AsmtpError } from '../errors.js'
 import { checkFrameTime, decodeFrame, frameHash, verifyFrameMac, type StampPool } from '../frame/index.js'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Buckets } from './buckets.js'
-import type { Intake } from './intake.js'
 import { meshPeers, waitForOutboundDrain } from './libp2p.js'
+import type { Stem } from './stem/index.js'
 
 /** Publishes handed to gossipsub at once; the rest wait in the queue. */
 const MAX_PUBLISH_CONCURRENCY = 32
@@ -20,11 +23,17 @@ const MAX_PUBLISH_CONCURRENCY = 32
 const MESH_WAIT_MS = 3_000
 const MESH_POLL_MS = 25
 
+/**
+ * `stored`: the frame is new to this node and has left it, to the stem successor or fluffed to
+ * the bucket (it is then stored like anybody's frame when it is fluffed or comes back); false for
+ * a retry of a frame held or stored already. `seq` is 0: the frame's sequence number under its
+ * topic exists only once it is stored, and comes with the envelope event then. `hash`: the frame's id.
+ */
 export interface PublishResult { stored: boolean, seq: bigint, hash: Uint8Array }
 
 export interface PublisherInit {
   buckets: Buckets
-  intake: Intake
+  stem: () => Stem
   pool: StampPool
   pubsub: () => GossipSub
   bucketBits: number
@@ -51,8 +60,9 @@ export class Publisher {
   }
 
   /**
-   * Publishes a device's frame on a registered topic. Resolves when gossipsub has it (or at once
-   * when the node already held it); QUEUE_FULL when too many wait (back-pressure for the caller).
+   * Publishes a device's frame on a registered topic. Resolves when the stem successor has it or
+   * it is fluffed (at once when the node holds it already); QUEUE_FULL when too many wait
+   * (back-pressure for the caller).
    */
   async publish (topic: Uint8Array, data: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<PublishResult> {
     const t = this.init.buckets.topic(topic)
@@ -69,18 +79,15 @@ export class Publisher {
       const bucket = this.init.buckets.bucketOf(topic)
       const stamped = await this.init.pool.stamp(data, { bucketBits: this.init.bucketBits, bucket, stampBits: this.init.stampBits, ...(options.signal === undefined ? {} : { signal: options.signal }) })
       const hash = frameHash(stamped)
-      const verdict = await this.init.intake.store(frame, stamped, hash, bucket, 'local', topic)
-      if (verdict.result === 'duplicate') return { stored: false, seq: verdict.seq ?? 0n, hash }
-      if (verdict.result !== 'accept') throw new AsmtpError('STORE_ERROR', `frame not stored: ${verdict.reason}`)
-      await this.gossip(this.init.buckets.topicName(bucket), stamped)
-      return { stored: true, seq: verdict.seq ?? 0n, hash }
+      const outcome = await this.init.stem().sendOwn(bucket, stamped, hash)
+      return { stored: outcome === 'stemmed' || outcome === 'fluffed', seq: 0n, hash }
     } finally {
       this.pending--
     }
   }
 
   /**
-   * Sends a stored frame to the bucket's mesh peers, waiting while their streams are full. A
+   * Sends a stored (fluffed) frame to the bucket's mesh peers, waiting while their streams are full. A
    * bucket joined a moment ago has no mesh until gossipsub's next heartbeat grafts one, and a
    * publish into an empty mesh reaches nobody (the members' catch-up may already have run):
    * while the bucket has members but no mesh yet, wait for it, at most MESH_WAIT_MS.
