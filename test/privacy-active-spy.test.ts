@@ -5,6 +5,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ActiveSpy, STEM_PROTOCOL } from '../bench/privacy/active-spy.js'
+import { encodeStemMessage } from '../src/node/stem/index.js'
 import { Spy } from '../bench/privacy/spy.js'
 import { meshPeers } from '../src/node/libp2p.js'
 import { waitFor } from './helpers/testnet.js'
@@ -30,20 +31,23 @@ test('active spy: its sybils read and drop every stem frame, counted per sybil a
       for (let i = 0; i < count; i++) {
         const frame = randomBytes(300 + i)
         sent.push({ from: node.peerId, frame })
-        await lp.write(Buffer.concat([Buffer.from([1]), frame]), { signal: AbortSignal.timeout(10_000) })
+        await lp.write(encodeStemMessage({ bucket: 2, frame }), { signal: AbortSignal.timeout(10_000) })
       }
+      // not a stem message (version 9): counted apart, no sighting
+      if (count === 1) await lp.write(Uint8Array.of(9, 0, 0, 1), { signal: AbortSignal.timeout(10_000) })
       await stream.close()
     }
-    await waitFor(() => active.stemCounts()[0].frames === 4, 'the sybil counted the four stem frames')
+    await waitFor(() => active.stemCounts()[0].frames === 5, 'the sybil counted the five stem messages')
     const [c0, c1] = active.stemCounts()
     assert.equal(c0.sybil, s0.peerId)
     assert.equal(c0.streams, 2)
-    assert.deepEqual(c0.from, { [nodes[0].peerId]: 3, [nodes[1].peerId]: 1 })
-    assert.deepEqual(c1, { sybil: s1.peerId, streams: 0, frames: 0, from: {} })
+    assert.equal(c0.undecodable, 1)
+    assert.deepEqual(c0.from, { [nodes[0].peerId]: 3, [nodes[1].peerId]: 2 })
+    assert.deepEqual(c1, { sybil: s1.peerId, streams: 0, frames: 0, undecodable: 0, from: {} })
     const seen = active.stemSightings()
     assert.deepEqual(seen.map(x => x.frameId), sent.map(x => createHash('sha256').update(x.frame).digest('hex')))
     assert.deepEqual(seen.map(x => x.from), sent.map(x => x.from))
-    assert.ok(seen.every(x => x.version === 1 && x.sybil === s0.peerId))
+    assert.ok(seen.every(x => x.bucket === 2 && x.sybil === s0.peerId))
     // the sybils neither dial nor accept one another
     assert.equal(await s0.dial([addrOf(s1)]), 0)
     assert.equal(await s1.dial([addrOf(s0)]), 0)

@@ -11,24 +11,20 @@
  * of the sybils' observations (unionObservations: first arrival over all of them). The stem
  * frames each sybil received are counted per sender; an honest node picks stem successors only
  * among connections it dialled itself, and no honest node dials a sybil that is already
- * connected to it, so with stems the count should stay at 0.
+ * connected to it, so with stems the count should stay at 0. The protocol id, the bound on a
+ * message and its decoder are the stem module's own (src/node/stem, docs/PROTOCOL.md 4.4).
  */
 import { createHash } from 'node:crypto'
 import { lpStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
+import { MAX_STEM_MESSAGE_BYTES, STEM_PROTOCOL, decodeStemMessage } from '../../src/node/stem/index.js'
 import { Spy, type Observations, type SpyHost, type SpyInit } from './spy.js'
 import { unionObservations } from './guess.js'
 
-/**
- * The stem protocol id (DESIGN.md "Origin hiding"): a stream the sender opens to its stem
- * successor, each message length-prefixed, a version byte then the stamped frame. Point this
- * at the stem module's own constant once it is on main.
- */
-export const STEM_PROTOCOL = '/asmtp/stem/1.0.0'
+export { STEM_PROTOCOL }
 export const DEFAULT_SYBILS = 4
 /** far above any bucket of the experiment: a sybil grafts every peer of every bucket */
 const GRAFT_EVERYWHERE = { D: 64, Dlo: 48, Dhi: 128, Dout: 2 }
-const STEM_MAX_MESSAGE_BYTES = 4 * 1024 * 1024 + 4096
 const STEM_MAX_STREAMS = 64
 /** a stem stream that stays silent this long is closed; the sender opens another */
 const STEM_IDLE_MS = 60_000
@@ -39,19 +35,22 @@ export interface StemSighting {
   sybil: string
   from: string
   t: number
-  /** the message's first byte */
-  version: number
-  /** SHA-256 of the bytes after the version byte (the stamped frame): its gossipsub message id */
+  /** the bucket the message names */
+  bucket: number
+  /** SHA-256 of the stamped frame it carries: the frame's gossipsub message id */
   frameId: string
   bytes: number
 }
 
-/** Per sybil: its PeerId, stem streams opened to it, stem frames dropped, and from whom. */
-export interface StemCount { sybil: string, streams: number, frames: number, from: Record<string, number> }
+/**
+ * Per sybil: its PeerId, stem streams opened to it, stem messages dropped (`frames`), and from
+ * whom; `undecodable` of them were no stem message (docs/PROTOCOL.md 4.4).
+ */
+export interface StemCount { sybil: string, streams: number, frames: number, undecodable: number, from: Record<string, number> }
 
 /** One sybil: a Spy that grafts everywhere and drops whatever arrives on the stem. */
 class Sybil extends Spy {
-  readonly stem: StemCount = { sybil: '', streams: 0, frames: 0, from: {} }
+  readonly stem: StemCount = { sybil: '', streams: 0, frames: 0, undecodable: 0, from: {} }
 
   constructor (init: SpyInit, private readonly stemProtocol: string, private readonly sightings: StemSighting[]) {
     super(init)
@@ -66,19 +65,26 @@ class Sybil extends Spy {
 
   private async drain (stream: Stream, from: string): Promise<void> {
     this.stem.streams++
-    const lp = lpStream(stream, { maxDataLength: STEM_MAX_MESSAGE_BYTES })
+    const lp = lpStream(stream, { maxDataLength: MAX_STEM_MESSAGE_BYTES })
     try {
       for (;;) {
         const msg = (await lp.read({ signal: AbortSignal.timeout(STEM_IDLE_MS) })).subarray()
         this.stem.frames++
         this.stem.from[from] = (this.stem.from[from] ?? 0) + 1
+        let m: ReturnType<typeof decodeStemMessage>
+        try {
+          m = decodeStemMessage(msg)
+        } catch {
+          this.stem.undecodable++
+          continue
+        }
         if (this.sightings.length < MAX_STEM_SIGHTINGS) {
           this.sightings.push({
             sybil: this.stem.sybil,
             from,
             t: performance.now(),
-            version: msg.length > 0 ? msg[0] : -1,
-            frameId: createHash('sha256').update(msg.subarray(1)).digest('hex'),
+            bucket: m.bucket,
+            frameId: createHash('sha256').update(m.frame).digest('hex'),
             bytes: msg.length
           })
         }

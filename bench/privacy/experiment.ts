@@ -86,7 +86,7 @@ interface RunContext {
 /** One spy on the running network: it connects, joins, watches the traffic phase and guesses. */
 async function spyPhase (kind: SpyKind, ctx: RunContext): Promise<PrivacyRow> {
   const { delivery, scenario, net, progress, seconds } = ctx
-  const name = `privacy ${delivery.name} b=${delivery.bucketBits ?? '-'} ${kind} spy`
+  const name = `privacy ${delivery.name} b=${delivery.bucketBits ?? '-'}${delivery.stem === true ? ' stems' : ''} ${kind} spy`
   const phases = { ...ctx.phases }
   const spy = makeSpy(kind)
   try {
@@ -225,9 +225,16 @@ export async function runExperiment (delivery: Delivery, init: ScenarioInit, qui
 
 /**
  * The deliveries the experiment runs: version 2 at b = 0, 2, 4, with the network's default
- * stamp_bits. Version 1 (one topic per pair) is gone; its row in results.json is the reference.
+ * stamp_bits, with stems (the node's default). ASMTP_PRIVACY_STEM=off runs part 1's delivery
+ * instead (own frames fluffed at once), `both` runs the two (about 24 minutes for a full run:
+ * more than the benchmark's 20-minute watchdog, so for --quick). Version 1 (one topic per pair)
+ * is gone; its row in results.json is the reference.
  */
-export const DELIVERIES: Array<() => Delivery> = [0, 2, 4].map(bucketBits => () => v2Delivery({ bucketBits }))
+export function deliveries (stems = process.env.ASMTP_PRIVACY_STEM ?? 'on'): Array<() => Delivery> {
+  if (!['on', 'off', 'both'].includes(stems)) throw new RangeError(`ASMTP_PRIVACY_STEM must be on, off or both, not ${stems}`)
+  const modes = stems === 'both' ? [false, true] : [stems === 'on']
+  return [0, 2, 4].flatMap(bucketBits => modes.map(stem => () => v2Delivery({ bucketBits, stem })))
+}
 
 export async function benchPrivacy (quick: boolean, progress: (s: string) => void): Promise<ScenarioResult[]> {
   const rows: PrivacyRow[] = []
@@ -239,12 +246,12 @@ export async function benchPrivacy (quick: boolean, progress: (s: string) => voi
     const all = await appendRows([row])
     progress(`privacy: ${row.spy} spy row appended to bench/privacy/results.json, plot written to ${await renderPlot(all)}`)
   }
-  for (const make of DELIVERIES) {
+  for (const make of deliveries()) {
     const delivery = make()
     try {
       await runExperiment(delivery, experimentSize(quick), quick, progress, onRow)
     } catch (err) {
-      failed.push(`${delivery.name} b=${delivery.bucketBits ?? '-'}: ${(err as Error).message}`)
+      failed.push(`${delivery.name} b=${delivery.bucketBits ?? '-'}${delivery.stem === true ? ' stems' : ''}: ${(err as Error).message}`)
       progress(`privacy ${delivery.name} b=${delivery.bucketBits ?? '-'} FAILED: ${(err as Error).message}`)
     }
   }
