@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { anonymitySets, carriers, evaluate, guessOrigins, guessPartners, median, replyCounts, topicMembers } from '../bench/privacy/guess.js'
+import { anonymitySets, carriers, evaluate, guessOrigins, guessPartners, median, replyCounts, topicMembers, unionObservations } from '../bench/privacy/guess.js'
 import { createScenario } from '../bench/privacy/scenario.js'
 import { parseTopicName, type Observations } from '../bench/privacy/spy.js'
 
@@ -56,6 +56,32 @@ test('partners: DHT provider keys count as groups', () => {
 
 test('origins: the first peer a frame arrived from', () => {
   assert.equal(guessOrigins(obs({ frames: [frame('f', 't', 'B', 5)] })).get('f'), 'B')
+})
+
+test('union of several hosts: first arrival over all of them, and no host taken for a peer', () => {
+  const s1 = obs({
+    spy: 'S1',
+    announcements: [sub('A', 'b0', 1), sub('S2', 'b0', 2), sub('B', 'b0', 3)],
+    frames: [frame('f1', 'b0', 'B', 10), frame('f2', 'b0', 'A', 30), frame('f3', 'b0', 'S2', 1)],
+    providers: [{ key: 'k', provider: 'A', t: 0 }, { key: 'k', provider: 'S2', t: 0 }],
+    inbound: [{ peer: 'S2', protocol: 'p', t: 0 }, { peer: 'A', protocol: 'p', t: 0 }]
+  })
+  const s2 = obs({
+    spy: 'S2',
+    announcements: [sub('A', 'b0', 0), sub('S1', 'b0', 1), sub('C', 'b0', 4)],
+    frames: [frame('f1', 'b0', 'A', 5), frame('f2', 'b0', 'C', 40), frame('f3', 'b0', 'C', 2)]
+  })
+  const u = unionObservations([s1, s2], 'active')
+  assert.equal(u.role, 'active')
+  assert.equal(u.spy, 'S1')
+  // f1 reached S2 first (from A); f2 reached S1 first; f3's earliest copy came from a host
+  assert.deepEqual(Object.fromEntries(guessOrigins(u)), { f1: 'A', f2: 'A', f3: 'C' })
+  assert.deepEqual([...topicMembers(u).get('b0')!].sort(), ['A', 'B', 'C'])
+  assert.deepEqual(u.announcements.map(a => a.t), [0, 1, 3, 4])
+  assert.deepEqual(u.providers.map(p => p.provider), ['A'])
+  assert.deepEqual(u.inbound.map(i => i.peer), ['A'])
+  assert.ok(!guessPartners(u).get('A')!.some(p => p === 'S1' || p === 'S2'))
+  assert.throws(() => unionObservations([], 'active'), RangeError)
 })
 
 test('evaluate: precision, recall and chance against the ground truth', () => {

@@ -6,7 +6,8 @@
  * serves which user, the pairs, each frame's origin node) comes from here, never from the spy.
  *
  * v2Delivery drives version 2 asmtp nodes (gossipsub buckets of b bits, relays carrying every
- * bucket, home nodes bootstrapped to them), each in its own process (node-process.ts). The
+ * bucket, home nodes bootstrapped to them, own frames along a Dandelion++ stem first unless
+ * `stem: false`), each in its own process (node-process.ts). The
  * version 1 delivery is gone with version 1; its row stays in results.json as the reference.
  */
 import { fileURLToPath } from 'node:url'
@@ -40,6 +41,8 @@ export interface Delivery {
   readonly bucketBits?: number
   /** the network's stamp_bits when the delivery sets it; undefined for the default */
   readonly stampBits?: number
+  /** whether nodes send their own frames along a stem first (origin hiding) @default false */
+  readonly stem?: boolean
   startNetwork: (scenario: Scenario, options?: DeliveryOptions) => Promise<NetworkHandles>
   registerPair: (pair: ScenarioPair, options?: DeliveryOptions) => Promise<void>
   /** Until every registered pair can deliver (bounded). */
@@ -63,6 +66,8 @@ export interface V2DeliveryInit {
   bucketBits: number
   /** the network's stamp_bits @default the network's default */
   stampBits?: number
+  /** whether nodes send their own frames along a stem first; false is part 1's delivery @default true */
+  stem?: boolean
 }
 
 interface V2Pair { pair: ScenarioPair, topic: string, key: string }
@@ -70,6 +75,7 @@ interface V2User { secret: string, public: string }
 
 export function v2Delivery (init: V2DeliveryInit): Delivery {
   const { bucketBits, stampBits } = init
+  const stem = init.stem ?? true
   let scenario: Scenario | undefined
   const procs: NodeProcess[] = []
   const handles: NodeHandle[] = []
@@ -77,12 +83,12 @@ export function v2Delivery (init: V2DeliveryInit): Delivery {
   const pairs = new Map<string, V2Pair>()
   const pairKey = (x: number, y: number): string => x < y ? `${x}/${y}` : `${y}/${x}`
   const nodeOf = (user: number): number => scenario!.users[user].node
-  const name = `v2 b=${bucketBits}`
+  const name = `v2 b=${bucketBits}${stem ? ' stems' : ''}`
 
   async function startOne (index: number, role: 'user' | 'relay', bootstrap: string[]): Promise<void> {
     const p = await NodeProcess.spawn(NODE_PROCESS)
     procs[index] = p
-    const req: StartRequest = { bootstrap, relay: role === 'relay', bucketBits, ...(stampBits === undefined ? {} : { stampBits }) }
+    const req: StartRequest = { bootstrap, relay: role === 'relay', bucketBits, stem, ...(stampBits === undefined ? {} : { stampBits }) }
     const r = await p.call<{ peerId: string, addrs: string[] }>('start', { ...req })
     handles[index] = { index, role, peerId: r.peerId, addrs: r.addrs }
   }
@@ -94,6 +100,7 @@ export function v2Delivery (init: V2DeliveryInit): Delivery {
     name: 'v2',
     bucketBits,
     stampBits,
+    stem,
 
     async startNetwork (s, options = {}) {
       scenario = s

@@ -1,15 +1,17 @@
 /**
  * The spy experiment (`npm run bench -- --only privacy`): a network of real nodes from a
- * Delivery, a passive spy connected to all of them, traffic both ways in every pair, then the
- * spy's guesses scored against the delivery's ground truth, with the bytes every node read.
- * One row per delivery (and per b for version 2), appended to results.json and plotted.
+ * Delivery; a passive spy connected to all of them, then an active one (sybils, active-spy.ts),
+ * each alone through a traffic phase both ways in every pair; each spy's guesses scored against
+ * the delivery's ground truth, with the bytes every node read. One row per spy and per b,
+ * appended to results.json and plotted.
  */
 import { execSync } from 'node:child_process'
-import { createScenario, type ScenarioInit } from './scenario.js'
-import { v2Delivery, type Delivery, type SentFrame } from './delivery.js'
-import { Spy } from './spy.js'
+import { createScenario, type Scenario, type ScenarioInit } from './scenario.js'
+import { v2Delivery, type Delivery, type NetworkHandles, type SentFrame } from './delivery.js'
+import { Spy, type Observations } from './spy.js'
+import { ActiveSpy, type StemCount, type StemSighting } from './active-spy.js'
 import { evaluate, median, type GroundTruth } from './guess.js'
-import { appendRows, printRows, toScenarioResults, type PrivacyRow } from './report.js'
+import { appendRows, printRows, printSideBySide, readRows, toScenarioResults, type PrivacyRow } from './report.js'
 import { renderPlot } from './plot.js'
 import type { ScenarioResult } from '../report.js'
 
@@ -32,8 +34,8 @@ function git (args: string): string {
 
 /**
  * The sizes of a run: 48 users on 24 home nodes (one to three each, c of about 2 buckets per
- * node, so m = N·c/2^b is about 3 at b = 4), 26 node processes, about 3 minutes per b on a
- * loaded 2-core machine; --quick shrinks it.
+ * node, so m = N·c/2^b is about 3 at b = 4), 26 node processes, one start and two traffic
+ * phases (about 5 minutes) per b on a 2-core machine; --quick shrinks it.
  */
 export function experimentSize (quick: boolean): ScenarioInit {
   return quick
@@ -49,55 +51,79 @@ async function until (what: string, timeoutMs: number, done: () => boolean | Pro
   }
 }
 
-/** One run of the experiment against one delivery. */
-export async function runExperiment (delivery: Delivery, init: ScenarioInit, quick: boolean, report: (s: string) => void): Promise<PrivacyRow> {
-  const t0 = Date.now()
-  const seconds = (): number => Math.round((Date.now() - t0) / 100) / 10
-  const progress = (s: string): void => { report(`[${seconds()} s] ${s}`) }
-  const phases: Record<string, number> = {}
-  const scenario = createScenario({ ...init, bucketBits: delivery.bucketBits })
-  // the spy joins topics only once the network is ready: a version 1 node counted any
-  // subscriber of its pair's topic as its partner (a stall seen at 5 of 16 pairs), and a
-  // version 2 mesh that holds the spy alone is no sign of readiness
-  const spy = new Spy({ role: 'passive', join: 'on-request' })
+export type SpyKind = 'passive' | 'active'
+/** The spies every run attaches, one after the other, to the same network. */
+export const SPIES: SpyKind[] = ['passive', 'active']
+
+/** What the experiment needs of a spy: the passive Spy and the active spy's sybils alike. */
+interface Adversary {
+  readonly role: string
+  readonly hosts: Spy[]
+  start: () => Promise<void>
+  joinAll: () => number
+  topics: () => string[]
+  joins: () => number
+  observations: () => Observations
+  stop: () => Promise<void>
+}
+
+// a spy joins topics only once the network is ready: a version 1 node counted any subscriber
+// of its pair's topic as its partner (a stall seen at 5 of 16 pairs), and a version 2 mesh
+// that holds the spy alone is no sign of readiness
+const makeSpy = (kind: SpyKind): Adversary & { stemCounts?: () => StemCount[], stemSightings?: () => StemSighting[] } =>
+  kind === 'passive' ? new Spy({ role: 'passive', join: 'on-request' }) : new ActiveSpy({ join: 'on-request' })
+
+interface RunContext {
+  delivery: Delivery
+  scenario: Scenario
+  net: NetworkHandles
+  quick: boolean
+  seconds: () => number
+  progress: (s: string) => void
+  phases: Record<string, number>
+}
+
+/** One spy on the running network: it connects, joins, watches the traffic phase and guesses. */
+async function spyPhase (kind: SpyKind, ctx: RunContext): Promise<PrivacyRow> {
+  const { delivery, scenario, net, progress, seconds } = ctx
+  const name = `privacy ${delivery.name} b=${delivery.bucketBits ?? '-'}${delivery.stem === true ? ' stems' : ''} ${kind} spy`
+  const phases = { ...ctx.phases }
+  const spy = makeSpy(kind)
   try {
-    const net = await delivery.startNetwork(scenario, { progress })
-    phases.start = seconds()
     await spy.start()
-    progress(`privacy ${delivery.name}: the spy dials all ${net.nodes.length} nodes`)
+    progress(`${name}: ${spy.hosts.length} host(s) dial all ${net.nodes.length} nodes`)
     // on a loaded machine some handshakes time out: dial the missing ones again, a few at a time
-    await until('the spy did not reach every node', SPY_CONNECT_TIMEOUT_MS, async () => {
-      const connected = new Set(spy.libp2p.getConnections().map(c => c.remotePeer.toString()))
-      const missing = net.nodes.filter(n => !connected.has(n.peerId))
-      for (let i = 0; i < missing.length; i += SPY_DIAL_BATCH) await spy.dial(missing.slice(i, i + SPY_DIAL_BATCH).map(n => n.addrs[0]))
-      return missing.length === 0
+    await until(`the ${kind} spy did not reach every node`, SPY_CONNECT_TIMEOUT_MS, async () => {
+      let missing = 0
+      for (const host of spy.hosts) {
+        const connected = new Set(host.libp2p.getConnections().map(c => c.remotePeer.toString()))
+        const left = net.nodes.filter(n => !connected.has(n.peerId))
+        missing += left.length
+        for (let i = 0; i < left.length; i += SPY_DIAL_BATCH) await host.dial(left.slice(i, i + SPY_DIAL_BATCH).map(n => n.addrs[0]))
+      }
+      return missing === 0
     })
-    progress(`privacy ${delivery.name}: registering ${scenario.pairs.length} pairs`)
-    let next = 0
-    await Promise.all(Array.from({ length: REGISTER_CONCURRENCY }, async () => {
-      while (next < scenario.pairs.length) await delivery.registerPair(scenario.pairs[next++])
-    }))
+    phases.spyConnected = seconds()
     await delivery.waitReady({ progress })
-    phases.ready = seconds()
     spy.joinAll()
-    // the spy has joined what it heard of once the topics it knows stop changing for a while
+    // the spy has joined what it heard of once its joins stop changing for a while
     let count = -1
     let since = Date.now()
-    await until('the spy\'s topics did not settle', SPY_SETTLE_TIMEOUT_MS, () => {
-      const n = spy.topics().length
+    await until(`the ${kind} spy's topics did not settle`, SPY_SETTLE_TIMEOUT_MS, () => {
+      const n = spy.joins()
       if (n !== count) {
         count = n
         since = Date.now()
       }
       return n > 0 && Date.now() - since >= SPY_SETTLE_MS
     })
-    progress(`privacy ${delivery.name}: the spy joined ${count} topics; ${scenario.sends.length} envelopes, both ways in every pair`)
+    progress(`${name} joined ${spy.topics().length} topics; ${scenario.sends.length} envelopes, both ways in every pair`)
     phases.spyJoined = seconds()
     await delivery.resetBytes()
     const frames: SentFrame[] = []
     for (const s of scenario.sends) {
       frames.push(await delivery.send(s.from, s.to))
-      if (frames.length % 32 === 0) progress(`privacy ${delivery.name}: ${frames.length}/${scenario.sends.length} sent`)
+      if (frames.length % 32 === 0) progress(`${name}: ${frames.length}/${scenario.sends.length} sent`)
       await sleep(s.gapMs)
     }
     phases.sent = seconds()
@@ -123,19 +149,21 @@ export async function runExperiment (delivery: Delivery, init: ScenarioInit, qui
     const perEnvelope = bytes.map(b => b / Math.max(1, delivered))
     const userBytes = net.nodes.filter(n => n.role === 'user').map(n => perEnvelope[n.index])
     const relayBytes = net.nodes.filter(n => n.role === 'relay').map(n => perEnvelope[n.index])
-    return {
+    const row: PrivacyRow = {
       date: new Date().toISOString(),
       commit: git('rev-parse --short HEAD'),
       delivery: delivery.name,
       b: delivery.bucketBits ?? null,
+      spy: kind,
+      stem: delivery.stem ?? false,
       N: scenario.nodes,
       R: scenario.relays,
       P: scenario.pairs.length,
       messagesPerDirection: scenario.messagesPerDirection,
       seed: scenario.seed,
-      quick,
+      quick: ctx.quick,
       stampBits: delivery.stampBits ?? null,
-      processes: 'one child process per node on 127.0.0.1; the spy in the benchmark process',
+      processes: `one child process per node on 127.0.0.1; the ${kind === 'passive' ? 'spy' : `${spy.hosts.length} sybils`} in the benchmark process; the spies one after the other on one network per b`,
       m: metrics.anonymitySet,
       partner: metrics.partner,
       origin: metrics.origin,
@@ -146,36 +174,91 @@ export async function runExperiment (delivery: Delivery, init: ScenarioInit, qui
       phaseSeconds: phases,
       spySaw: { topics: spy.topics().length, announcements: obs.announcements.length, frames: obs.frames.length, providers: obs.providers.length, providerLookups: obs.providerLookups.length, records: obs.records.length, inbound: obs.inbound.length }
     }
+    if (spy.stemCounts !== undefined && spy.stemSightings !== undefined) {
+      const sightings = spy.stemSightings()
+      row.sybils = spy.hosts.length
+      row.stemFrames = {
+        received: sightings.length,
+        ofSent: sightings.filter(x => truth.origins[x.frameId] !== undefined).length,
+        fromOrigin: sightings.filter(x => truth.origins[x.frameId] === x.from).length,
+        perSybil: spy.stemCounts()
+      }
+    }
+    return row
   } finally {
     await spy.stop().catch(() => {})
+  }
+}
+
+/**
+ * One run of the experiment against one delivery: the network starts once, then each spy in
+ * turn connects to it alone, watches its own traffic phase and leaves; one row per spy, handed
+ * to `onRow` as soon as it is measured.
+ */
+export async function runExperiment (delivery: Delivery, init: ScenarioInit, quick: boolean, report: (s: string) => void, onRow: (row: PrivacyRow) => Promise<void> = async () => {}, spies: SpyKind[] = SPIES): Promise<PrivacyRow[]> {
+  const t0 = Date.now()
+  const seconds = (): number => Math.round((Date.now() - t0) / 100) / 10
+  const progress = (s: string): void => { report(`[${seconds()} s] ${s}`) }
+  const phases: Record<string, number> = {}
+  const scenario = createScenario({ ...init, bucketBits: delivery.bucketBits })
+  const rows: PrivacyRow[] = []
+  try {
+    const net = await delivery.startNetwork(scenario, { progress })
+    phases.start = seconds()
+    progress(`privacy ${delivery.name}: registering ${scenario.pairs.length} pairs`)
+    let next = 0
+    await Promise.all(Array.from({ length: REGISTER_CONCURRENCY }, async () => {
+      while (next < scenario.pairs.length) await delivery.registerPair(scenario.pairs[next++])
+    }))
+    await delivery.waitReady({ progress })
+    phases.ready = seconds()
+    for (const kind of spies) {
+      const row = await spyPhase(kind, { delivery, scenario, net, quick, seconds, progress, phases })
+      rows.push(row)
+      await onRow(row)
+    }
+    return rows
+  } finally {
     await delivery.stop()
   }
 }
 
 /**
  * The deliveries the experiment runs: version 2 at b = 0, 2, 4, with the network's default
- * stamp_bits. Version 1 (one topic per pair) is gone; its row in results.json is the reference.
+ * stamp_bits, with stems (the node's default). ASMTP_PRIVACY_STEM=off runs part 1's delivery
+ * instead (own frames fluffed at once), `both` runs the two (about 24 minutes for a full run:
+ * more than the benchmark's 20-minute watchdog, so for --quick). Version 1 (one topic per pair)
+ * is gone; its row in results.json is the reference.
  */
-export const DELIVERIES: Array<() => Delivery> = [0, 2, 4].map(bucketBits => () => v2Delivery({ bucketBits }))
+export function deliveries (stems = process.env.ASMTP_PRIVACY_STEM ?? 'on'): Array<() => Delivery> {
+  if (!['on', 'off', 'both'].includes(stems)) throw new RangeError(`ASMTP_PRIVACY_STEM must be on, off or both, not ${stems}`)
+  const modes = stems === 'both' ? [false, true] : [stems === 'on']
+  return [0, 2, 4].flatMap(bucketBits => modes.map(stem => () => v2Delivery({ bucketBits, stem })))
+}
 
 export async function benchPrivacy (quick: boolean, progress: (s: string) => void): Promise<ScenarioResult[]> {
   const rows: PrivacyRow[] = []
   const failed: string[] = []
-  for (const make of DELIVERIES) {
+  // each row is written as soon as it is measured: one failed b or spy must not cost the rows
+  // of the others, nor a watchdog the rows measured so far
+  const onRow = async (row: PrivacyRow): Promise<void> => {
+    rows.push(row)
+    const all = await appendRows([row])
+    progress(`privacy: ${row.spy} spy row appended to bench/privacy/results.json, plot written to ${await renderPlot(all)}`)
+  }
+  for (const make of deliveries()) {
     const delivery = make()
-    // one failed b must not cost the rows of the others, nor a watchdog the rows measured so far
     try {
-      const row = await runExperiment(delivery, experimentSize(quick), quick, progress)
-      rows.push(row)
-      const all = await appendRows([row])
-      progress(`privacy: row appended to bench/privacy/results.json, plot written to ${await renderPlot(all)}`)
+      await runExperiment(delivery, experimentSize(quick), quick, progress, onRow)
     } catch (err) {
-      failed.push(`${delivery.name} b=${delivery.bucketBits ?? '-'}: ${(err as Error).message}`)
+      failed.push(`${delivery.name} b=${delivery.bucketBits ?? '-'}${delivery.stem === true ? ' stems' : ''}: ${(err as Error).message}`)
       progress(`privacy ${delivery.name} b=${delivery.bucketBits ?? '-'} FAILED: ${(err as Error).message}`)
     }
   }
   if (rows.length === 0) throw new Error(`privacy: every run failed (${failed.join('; ')})`)
-  console.log('\nprivacy: a passive spy connected to every node\n')
+  console.log('\nprivacy: a passive spy, then an active one (sybils that drop stem frames), connected to every node\n')
   printRows(rows)
+  console.log('\nprivacy: every row of results.json side by side (newest per delivery, b, stems and spy; q: a quick run)\n')
+  printSideBySide(await readRows())
   return toScenarioResults(rows)
 }

@@ -11,6 +11,8 @@
  * - Origin of a frame: the peer it first arrived from.
  * - Chance: 1/(m-1) for a partner and 1/m for an origin, m being the median anonymity set,
  *   the user-serving nodes per topic (bucket) among those announcing it.
+ * - Several hosts of one adversary (the active spy's sybils) are guessed from the union of
+ *   what they saw: each frame's first arrival over all of them, and none of them as a peer.
  */
 import { parseTopicName, type Observations } from './spy.js'
 
@@ -42,6 +44,32 @@ export function median (values: number[]): number {
   const s = [...values].sort((a, b) => a - b)
   const mid = Math.floor(s.length / 2)
   return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2
+}
+
+/**
+ * One adversary's view from several hosts on one clock: announcements, DHT and inbound
+ * sightings of all of them, each frame's earliest arrival, and nothing that names one of the
+ * hosts as a peer (so the guessers never take a sybil for a node). `spy` is the first host.
+ */
+export function unionObservations (list: Observations[], role: string): Observations {
+  if (list.length === 0) throw new RangeError('no observations to unite')
+  const hosts = new Set(list.map(o => o.spy))
+  const first = new Map<string, Observations['frames'][number]>()
+  for (const f of list.flatMap(o => o.frames)) {
+    if (hosts.has(f.from)) continue
+    const seen = first.get(f.frameId)
+    if (seen === undefined || f.t < seen.t) first.set(f.frameId, f)
+  }
+  return {
+    spy: list[0].spy,
+    role,
+    announcements: list.flatMap(o => o.announcements).filter(a => !hosts.has(a.peer)).sort((x, y) => x.t - y.t),
+    frames: [...first.values()],
+    providers: list.flatMap(o => o.providers).filter(p => !hosts.has(p.provider)),
+    providerLookups: list.flatMap(o => o.providerLookups),
+    records: list.flatMap(o => o.records),
+    inbound: list.flatMap(o => o.inbound).filter(i => !hosts.has(i.peer))
+  }
 }
 
 /** Gossipsub topic -> the peers announcing it at the end (the spy left out). */

@@ -31,6 +31,8 @@ export interface StartRequest {
   stampBits?: number
   /** ms between peer upkeep rounds (relay lookups) */
   peerUpkeepIntervalMs?: number
+  /** false: own frames are fluffed at once (part 1's delivery, the stem's benchmark switch) @default true */
+  stem?: boolean
 }
 
 /** A registered topic's bucket as this node sees it. */
@@ -71,7 +73,7 @@ async function handle (req: Request): Promise<unknown> {
       dir = await mkdtemp(join(tmpdir(), 'asmtp-spy-'))
       const network = { relay: s.relay, bucketBits: s.bucketBits, ...(s.stampBits === undefined ? {} : { stampBits: s.stampBits }) }
       const config = loopbackConfig({ dir, bootstrap: s.bootstrap, retentionMs: 3600_000, network })
-      node = new AsmtpNode({ config, nodeKey: Ed25519KeyPair.generate(), stampThreads: 1, ...(s.peerUpkeepIntervalMs === undefined ? {} : { peerUpkeepIntervalMs: s.peerUpkeepIntervalMs }) })
+      node = new AsmtpNode({ config, nodeKey: Ed25519KeyPair.generate(), stampThreads: 1, ...(s.stem === false ? { stem: { off: true } } : {}), ...(s.peerUpkeepIntervalMs === undefined ? {} : { peerUpkeepIntervalMs: s.peerUpkeepIntervalMs }) })
       node.on('envelope', (e) => { if (e.source !== 'local') send({ event: 'received', frameId: toHex(e.hash), t: now() }) })
       await node.start()
       clientPort = Number(node.clientAddress?.split(':').pop() ?? -1)

@@ -15,8 +15,9 @@
  * - inbound streams on the protocols it is told to listen on (catch-up requests), with the
  *   first length-prefixed message the requester sent; it answers none of them.
  *
- * A later active spy subclasses it: `role` names the behaviour and `onMessage` decides what
- * becomes of each message after it has been recorded (accept: forward like any node).
+ * The active spy's sybils (active-spy.ts) subclass it: `role` names the behaviour, `onMessage`
+ * decides what becomes of each message after it has been recorded (accept: forward like any
+ * node) and `onStart` adds handlers of its own.
  */
 import { createHash } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -28,7 +29,7 @@ import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
 import { identify, type Identify } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
-import { gossipsub, TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub'
+import { gossipsub, TopicValidatorResult, type GossipSub, type GossipsubOpts, type Message } from '@libp2p/gossipsub'
 import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -93,9 +94,13 @@ export interface SpyInit {
    * forms; version 1 nodes stop looking for their pair once anyone subscribes) @default 'at-once'
    */
   join?: 'at-once' | 'on-request'
+  /** gossipsub mesh degrees (a spy that grafts everywhere raises them) @default gossipsub's */
+  mesh?: Partial<Pick<GossipsubOpts, 'D' | 'Dlo' | 'Dhi' | 'Dout'>>
+  /** peers it neither dials nor accepts (the other sybils of an active spy) @default none */
+  denyPeer?: (peerId: string) => boolean
 }
 
-type SpyHost = Libp2p<{ identify: Identify, ping: Ping, pubsub: GossipSub, dht: KadDHT }>
+export type SpyHost = Libp2p<{ identify: Identify, ping: Ping, pubsub: GossipSub, dht: KadDHT }>
 
 export class Spy {
   readonly role: string
@@ -124,6 +129,8 @@ export class Spy {
   }
 
   get peerId (): string { return this.libp2p.peerId.toString() }
+  /** Its libp2p hosts: this one (an active spy has several). */
+  get hosts (): Spy[] { return [this] }
   get libp2p (): SpyHost {
     if (this.host === undefined) throw new Error('spy is not started')
     return this.host
@@ -131,6 +138,8 @@ export class Spy {
 
   /** Topics it has joined. */
   topics (): string[] { return [...this.joined] }
+  /** How many topics it has joined (summed over the hosts of an active spy). */
+  joins (): number { return this.joined.size }
 
   async start (): Promise<void> {
     if (this.host !== undefined) return
@@ -146,7 +155,14 @@ export class Spy {
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       connectionManager: { inboundConnectionThreshold: 1000, maxConnections: 1000 },
-      connectionGater: { denyDialMultiaddr: () => false },
+      // as on the nodes (src/node/libp2p.ts): libp2p's monitor otherwise cuts a connection whose
+      // ping is still in flight at the next one, every 10 s on a busy host
+      connectionMonitor: { abortConnectionOnPingFailure: false },
+      connectionGater: {
+        denyDialMultiaddr: () => false,
+        denyDialPeer: (peer) => this.init.denyPeer?.(peer.toString()) ?? false,
+        denyInboundEncryptedConnection: (peer) => this.init.denyPeer?.(peer.toString()) ?? false
+      },
       services: {
         identify: identify(),
         ping: ping(),
@@ -158,6 +174,7 @@ export class Spy {
           fallbackToFloodsub: false,
           emitSelf: false,
           maxInboundDataLength: 4 * 1024 * 1024 + 4096,
+          ...this.init.mesh,
           // every node of the experiment shares 127.0.0.1: without this, gossipsub would
           // graylist them all and drop what they send (as the nodes do, src/node/libp2p.ts)
           scoreParams: { IPColocationFactorWhitelist: new Set(['127.0.0.1', '::1']) }
@@ -175,6 +192,7 @@ export class Spy {
     for (const protocol of this.init.listenProtocols ?? DEFAULT_LISTEN_PROTOCOLS) {
       await host.handle(protocol, (stream, connection) => { void this.recordInbound(stream, connection.remotePeer, protocol) }, { maxInboundStreams: 64 })
     }
+    await this.onStart(host)
     this.crawler = setInterval(() => { void this.crawl() }, CRAWL_INTERVAL_MS)
     this.crawler.unref()
   }
@@ -215,6 +233,9 @@ export class Spy {
     return TopicValidatorResult.Accept
   }
 
+  /** Called once its host runs, before it dials anyone: a subclass registers its handlers here. */
+  protected async onStart (_host: SpyHost): Promise<void> {}
+
   async stop (): Promise<void> {
     clearInterval(this.crawler)
     await this.host?.stop()
@@ -244,7 +265,7 @@ export class Spy {
     try {
       const connected = new Set(host.getConnections().map(c => c.remotePeer.toString()))
       const peers = await host.peerStore.all()
-      await Promise.all(peers.filter(p => !p.id.equals(host.peerId) && !connected.has(p.id.toString()) && p.addresses.length > 0).slice(0, 16).map(async p => {
+      await Promise.all(peers.filter(p => !p.id.equals(host.peerId) && !connected.has(p.id.toString()) && p.addresses.length > 0 && this.init.denyPeer?.(p.id.toString()) !== true).slice(0, 16).map(async p => {
         await host.dial(p.id, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) }).catch(() => {})
       }))
     } catch {
