@@ -111,7 +111,7 @@ test('registering and deregistering topics changes the bucket subscriptions at o
   }
 })
 
-test('b = 0: one bucket for everybody, and two users on the same node get each other\'s mail', async () => {
+test('b = 0: one bucket for everybody, two users on the same node get each other\'s mail, and a topic registered after its frames arrived gets them', async () => {
   const net = await createTestnet(3, { topology: 'star', network: { bucketBits: 0 } })
   try {
     const [relay, a, b] = net.nodes as [TestNode, TestNode, TestNode]
@@ -138,6 +138,12 @@ test('b = 0: one bucket for everybody, and two users on the same node get each o
     assert.equal((await b.node.query(local.topic.topic, 0n).catch(() => ({ envelopes: [] }))).envelopes.length, 0)
     // ...yet b carries it: with one bucket every node stores every frame, relayed-only
     await waitFor(async () => await b.node.hasFrame(r.hash), 'b to hold the other pair\'s frame relayed-only')
+    // a user of b registers that pair's topic only now: the frame b already held is its mail at once
+    await b.node.registerTopic(local.topic.topic, local.topic.key, BOB)
+    const late = await b.node.query(local.topic.topic, 0n)
+    assert.equal(late.envelopes.length, 1, 'the held frame is matched when its topic is registered')
+    assert.ok(equalBytes(envelopeOf(late.envelopes[0]?.data ?? new Uint8Array()), envelopeOf(f)))
+    assert.equal(receivedCount(b, f), 1, 'and announced to watching devices')
   } finally {
     await net.teardown()
   }

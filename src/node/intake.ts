@@ -17,6 +17,10 @@ import type { Buckets } from './buckets.js'
 
 const log = createDebug('asmtp:node:intake')
 
+/** Frames read at a time when a new topic is matched against its bucket's held frames. */
+const REMATCH_PAGE = 256
+const MAX_INVENTORY_HOUR = 0xffffffff
+
 /** stem: fluffed here, off the stem (this node's own frame or one it held) */
 export type IntakeSource = 'local' | 'gossip' | 'catchup' | 'stem'
 
@@ -141,6 +145,43 @@ export class Intake {
       return { result: 'accept', hash, topic, seq: r.seq }
     }
     return { result: 'accept', hash }
+  }
+
+  /**
+   * Matches the frames of `bucket` held here that a newly registered topic opens: frames that
+   * arrived before the topic was registered (this node carried the bucket for another topic, or
+   * relays it) were kept relayed-only, and would otherwise never reach the topic's devices.
+   * Returns how many were matched; each is announced like any match.
+   */
+  async rematch (topic: { topic: Uint8Array, key: Uint8Array }, bucket: number): Promise<number> {
+    const store = this.init.store()
+    let after: { hour: number, hash: Uint8Array } | undefined
+    let matched = 0
+    for (;;) {
+      const page = await store.inventory(bucket, { fromHour: 0, toHour: MAX_INVENTORY_HOUR, limit: REMATCH_PAGE, ...(after === undefined ? {} : { after }) })
+      const records = await store.getFrames(page.items.map(i => i.hash))
+      for (const rec of records) {
+        if (rec === undefined) continue
+        let frame: Frame
+        try {
+          frame = decodeFrame(rec.frame, { maxEnvelopeBytes: this.init.maxEnvelopeBytes })
+        } catch {
+          continue
+        }
+        if (!verifyFrameMac(frame, topic)) continue
+        const r = await store.putFrame(
+          { hash: rec.hash, bucket, hour: rec.hour, expiresAt: rec.expiresAt, frame: rec.frame },
+          { bucketQuotaBytes: this.bucketQuotaBytes(), topic: topic.topic }
+        )
+        if (r.seq === undefined) continue
+        matched++
+        this.stats.matched++
+        this.init.onMatched({ topic: topic.topic, seq: r.seq, hash: rec.hash, data: rec.frame, source: 'catchup' })
+      }
+      const last = page.items.at(-1)
+      if (!page.more || last === undefined) return matched
+      after = last
+    }
   }
 
   /** The registered topic of the bucket whose key made this frame's MAC, if any (usually one or two HMACs). */

@@ -261,8 +261,10 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
   /** Registers a pairwise topic for a user (hex device key): its bucket is joined at once. */
   async registerTopic (topic: Uint8Array, key: Uint8Array, owner: string): Promise<void> {
     if (topic.length !== 32 || key.length !== 32) throw new AsmtpError('DECODE_INVALID', 'topic id and key must be 32 bytes each')
+    const known = this.buckets.topic(topic) !== undefined
     const registered = await this.db.registerTopic(topic, key, owner)
     this.buckets.add(registered)
+    if (!known) await this.intake.rematch(registered, this.buckets.bucketOf(topic))
   }
 
   async deregisterTopic (topic: Uint8Array, owner: string): Promise<void> {
