@@ -2,12 +2,11 @@ import '../src/polyfill.js'
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { collect, type Result } from './helpers/process.js'
+import { collect, freePort, readyDaemon, stopChild, type Result } from './helpers/process.js'
 import { waitFor } from './helpers/testnet.js'
 
 const CLI = fileURLToPath(new URL('../cli/asmtp-cli.js', import.meta.url))
@@ -46,39 +45,16 @@ async function ok (who: string, args: string[], extra: Record<string, string> = 
   return r.stdout
 }
 
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise(resolve => server.close(resolve))
-  if (address === null || typeof address === 'string') throw new Error('no port')
-  return address.port
-}
-
 /** Starts the one node of these tests (fixed client port, so a restarted node is found again). */
 async function startDaemon (): Promise<void> {
   const child = launch(DAEMON, ['--config', join(nodeDir, 'config.yaml')])
-  let out = ''
-  let err = ''
-  child.stderr?.setEncoding('utf8').on('data', (c: string) => { err += c })
-  child.stdout?.setEncoding('utf8').on('data', (c: string) => { out += c })
-  await waitFor(() => {
-    if (child.exitCode !== null) throw new Error(`asmtpd exited: ${err}`)
-    return /^ready$/m.test(out)
-  }, 'asmtpd to be ready', 30_000)
+  const address = await readyDaemon(child, 30_000)
   daemon = child
-  const id = /^asmtpd public id: ([0-9a-f]{64})$/m.exec(out)?.[1]
-  const client = /^client channel: (\S+)$/m.exec(out)?.[1]
-  assert.ok(id !== undefined && client !== undefined, out)
-  remote = ['--remote-address', client, '--remote-id', id]
+  remote = ['--remote-address', address.remoteAddress, '--remote-id', address.remoteId]
 }
 
 async function stopDaemon (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  const d = daemon
-  if (d === undefined || d.exitCode !== null) return
-  const exited = new Promise(resolve => d.once('exit', resolve))
-  d.kill(signal)
-  await exited
+  await stopChild(daemon, signal)
 }
 
 async function initUser (name: string, extra: string[] = [], envExtra: Record<string, string> = {}): Promise<{ deviceKey: string, passportId: string }> {

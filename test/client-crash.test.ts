@@ -2,13 +2,12 @@ import '../src/polyfill.js'
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Account } from '../src/index.js'
-import { collect } from './helpers/process.js'
+import { collect, freePort, readyDaemon, stopChild } from './helpers/process.js'
 import { waitFor } from './helpers/testnet.js'
 import { FAST } from './helpers/accounts.js'
 
@@ -41,39 +40,16 @@ function launch (script: string, args: string[]): ChildProcess {
   return child
 }
 
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise(resolve => server.close(resolve))
-  if (address === null || typeof address === 'string') throw new Error('no port')
-  return address.port
-}
-
 /** Starts the one node of these tests (fixed client port, so a restarted node is found again). */
 async function startDaemon (): Promise<void> {
   const child = launch(DAEMON, ['--config', join(nodeDir, 'config.yaml')])
-  let out = ''
-  let err = ''
-  child.stderr?.setEncoding('utf8').on('data', (c: string) => { err += c })
-  child.stdout?.setEncoding('utf8').on('data', (c: string) => { out += c })
-  await waitFor(() => {
-    if (child.exitCode !== null) throw new Error(`asmtpd exited: ${err}`)
-    return /^ready$/m.test(out)
-  }, 'asmtpd to be ready', RETRY_MS)
+  const address = await readyDaemon(child, RETRY_MS)
   daemon = child
-  const id = /^asmtpd public id: ([0-9a-f]{64})$/m.exec(out)?.[1]
-  const client = /^client channel: (\S+)$/m.exec(out)?.[1]
-  assert.ok(id !== undefined && client !== undefined, out)
-  remote = { remoteAddress: client, remoteId: id }
+  remote = address
 }
 
 async function stopDaemon (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  const d = daemon
-  if (d === undefined || d.exitCode !== null || d.signalCode !== null) return
-  const exited = new Promise(resolve => d.once('exit', resolve))
-  d.kill(signal)
-  await exited
+  await stopChild(daemon, signal)
 }
 
 before(async () => {
