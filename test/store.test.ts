@@ -54,7 +54,7 @@ async function withPuts (fn: (puts: FramePuts, db: StoreDb, filter: SeenFilter) 
     try {
       const lock = new WriteLock()
       const filter = new SeenFilter(db, lock)
-      const state = new FrameState({ db, lock, now: () => T0, retentionMs: 1000, usage: new BucketUsage(), filter, lastArrival: 0n })
+      const state = new FrameState({ db, lock, now: () => T0, retentionMs: 1000, usage: new BucketUsage(), filter, lastArrival: 0n, sync: false })
       await fn(new FramePuts(state), db, filter)
     } finally {
       await db.root.close()

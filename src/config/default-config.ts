@@ -60,6 +60,10 @@ storage:
   # Space for frames this node only carries for others, shared out equally between the
   # buckets it stores (oldest first within a bucket): a size such as 1GiB, 512MiB.
   relay_quota: 1GiB
+  # true: every frame and every acknowledged send is on disk (fsync) before the node says so to
+  # a device or a peer, so it survives a power loss; false: it survives a crash of the process
+  # (kill -9) but the last seconds may be lost with the machine (docs/STORAGE.md).
+  sync: true
 
 limits:
   # Largest envelope accepted, in bytes (1 to 65536).

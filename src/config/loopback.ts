@@ -16,6 +16,8 @@ export interface LoopbackConfigInit {
   /** overrides of the network section (bucket_bits, relay, stamp_bits, ...) */
   network?: Partial<Omit<NodeConfig['network'], 'listen' | 'bootstrap'>>
   relayQuotaBytes?: number
+  /** storage.sync @default true */
+  sync?: boolean
 }
 
 export function loopbackConfig (init: LoopbackConfigInit): NodeConfig {
@@ -40,7 +42,8 @@ export function loopbackConfig (init: LoopbackConfigInit): NodeConfig {
     storage: {
       path: join(init.dir, 'data'),
       retentionMs: init.retentionMs ?? CONFIG_DEFAULTS.retentionMs,
-      relayQuotaBytes: init.relayQuotaBytes ?? CONFIG_DEFAULTS.relayQuotaBytes
+      relayQuotaBytes: init.relayQuotaBytes ?? CONFIG_DEFAULTS.relayQuotaBytes,
+      sync: init.sync ?? CONFIG_DEFAULTS.storageSync
     },
     limits: {
       maxEnvelopeSize: CONFIG_DEFAULTS.maxEnvelopeSize,

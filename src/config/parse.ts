@@ -112,8 +112,9 @@ export function parseConfig (yamlText: string, options: ParseConfigOptions): Nod
   const network = expectSection(fieldOf(top, 'network'), 'network', NETWORK_FIELDS)
   const networkListen = fieldOf(network, 'listen')
 
-  const storage = expectSection(fieldOf(top, 'storage'), 'storage', ['path', 'retention', 'relay_quota'])
+  const storage = expectSection(fieldOf(top, 'storage'), 'storage', ['path', 'retention', 'relay_quota', 'sync'])
   const storagePath = fieldOf(storage, 'path')
+  const storageSync = fieldOf(storage, 'sync')
   const retention = fieldOf(storage, 'retention')
   const relayQuota = fieldOf(storage, 'relay_quota')
 
@@ -136,7 +137,8 @@ export function parseConfig (yamlText: string, options: ParseConfigOptions): Nod
     storage: {
       path: expectPath(isUnset(storagePath) ? CONFIG_DEFAULTS.storagePath : storagePath, 'storage.path', baseDir),
       retentionMs: isUnset(retention) ? CONFIG_DEFAULTS.retentionMs : expectDuration(retention, 'storage.retention', CONFIG_BOUNDS.retentionMs),
-      relayQuotaBytes: isUnset(relayQuota) ? CONFIG_DEFAULTS.relayQuotaBytes : expectSize(relayQuota, 'storage.relay_quota', CONFIG_BOUNDS.relayQuotaBytes)
+      relayQuotaBytes: isUnset(relayQuota) ? CONFIG_DEFAULTS.relayQuotaBytes : expectSize(relayQuota, 'storage.relay_quota', CONFIG_BOUNDS.relayQuotaBytes),
+      sync: isUnset(storageSync) ? CONFIG_DEFAULTS.storageSync : expectBoolean(storageSync, 'storage.sync')
     },
     limits: {
       maxEnvelopeSize: integerOr(fieldOf(limits, 'max_envelope_size'), 'limits.max_envelope_size', CONFIG_DEFAULTS.maxEnvelopeSize, CONFIG_BOUNDS.maxEnvelopeSize),

@@ -23,7 +23,7 @@ export interface NodeConfig {
   users: string[]
   client: { listen: HostPort }
   network: NetworkConfig
-  storage: { path: string, retentionMs: number, relayQuotaBytes: number }
+  storage: { path: string, retentionMs: number, relayQuotaBytes: number, sync: boolean }
   limits: { maxEnvelopeSize: number, maxPeerMessagesPerSecond: number, maxPublishQueue: number }
   log: { level: LogLevel }
 }
@@ -56,6 +56,7 @@ export const CONFIG_DEFAULTS = {
   storagePath: './data',
   retentionMs: 30 * DAY_MS,
   relayQuotaBytes: 1024 * MIB,
+  storageSync: true,
   bucketBits: 4,
   relay: false,
   reachable: true,

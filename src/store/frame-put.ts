@@ -247,7 +247,7 @@ export class FramePuts {
       ops.push({ type: 'put', key: Buffer.from(key, 'hex'), value: encodeU64Value(seqs.get(key) ?? 0n), sublevel: db.topicSeq })
     }
     if (arrival > s.lastArrival) ops.push({ type: 'put', key: META_LAST_ARRIVAL_KEY, value: encodeU64Value(arrival), sublevel: db.meta })
-    if (ops.length > 0) await db.root.batch<Uint8Array | string, Uint8Array>(ops, {})
+    if (ops.length > 0) await db.root.batch<Uint8Array | string, Uint8Array>(ops, { sync: s.sync })
     usage.apply()
     s.lastArrival = arrival
     for (const key of changedSeqs) s.topicSeqs.set(key, seqs.get(key) ?? 0n)

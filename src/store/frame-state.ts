@@ -34,6 +34,8 @@ export interface FrameStateInit {
   usage: BucketUsage
   filter: SeenFilter
   lastArrival: bigint
+  /** fsync each batch before its puts resolve (storage.sync) */
+  sync: boolean
 }
 
 export class FrameState {
@@ -42,6 +44,8 @@ export class FrameState {
   readonly retentionMs: number
   readonly usage: BucketUsage
   readonly filter: SeenFilter
+  /** fsync each batch before its puts resolve (storage.sync) */
+  readonly sync: boolean
   /** highest arrival number ever given (persisted as meta `last-arrival`) */
   lastArrival: bigint
   /** highest seq given per topic (hex), as far as loaded from `topic-seq` */
@@ -55,6 +59,7 @@ export class FrameState {
     this.retentionMs = init.retentionMs
     this.usage = init.usage
     this.filter = init.filter
+    this.sync = init.sync
     this.lastArrival = init.lastArrival
   }
 
