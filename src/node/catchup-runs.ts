@@ -19,6 +19,14 @@ import { withTimeout, type TaskSet } from './tasks.js'
 
 const log = createDebug('asmtp:node:catchup')
 
+/** Frames of the current and the previous hour that a catch-up brings are forwarded to the mesh. */
+export const FORWARD_MAX_AGE_HOURS = 1
+
+/** The hour field of an encoded frame (version u8 ‖ hour u32 ‖ ...); intake has checked it. */
+function decodeFrameHour (frame: Uint8Array): number {
+  return new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getUint32(1)
+}
+
 export const CATCHUP_INTERVAL_MS = 3 * 60_000
 const MAX_CONCURRENT_RUNS = 4
 /** The same peer and bucket again only after this, unless it joins the bucket anew. */
@@ -33,6 +41,13 @@ export interface CatchupRunsInit {
   intake: Intake
   tasks: TaskSet
   frameLifetimeMs: number
+  /**
+   * A frame new to this node that a catch-up brought and that is at most FORWARD_MAX_AGE_HOURS old:
+   * it was published while its origin was cut off (a partition, a dead connection), so the
+   * mesh never had it; forwarding it lets the bucket's other members have it within seconds
+   * instead of at their next periodic catch-up.
+   */
+  forward?: (bucket: number, frame: Uint8Array) => void
   now?: () => number
 }
 
@@ -108,7 +123,10 @@ export class CatchupRuns {
       },
       accept: async (frame) => {
         const v = await this.init.intake.take(frame, bucket, 'catchup')
-        if (v.result === 'accept') return 'stored'
+        if (v.result === 'accept') {
+          if (this.init.forward !== undefined && frameHour(now) - decodeFrameHour(frame) <= FORWARD_MAX_AGE_HOURS) this.init.forward(bucket, frame)
+          return 'stored'
+        }
         return v.result === 'reject' ? 'invalid' : 'duplicate'
       },
       signal

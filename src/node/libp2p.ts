@@ -226,12 +226,11 @@ export async function createAsmtpLibp2p (init: Libp2pInit): Promise<AsmtpLibp2p>
       inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_SECOND_PER_HOST
     },
     connectionMonitor: {
-      // libp2p pings every connection every 10 s and by default cuts the connection when a ping
-      // fails, and a ping fails as soon as the previous one is still in flight: on a busy node
-      // that cut connections by the dozen, each one costing a new handshake, gossipsub's state
-      // and a catch-up. A dead peer's connection still closes: yamux pings every 30 s, so TCP
-      // notices a peer that stopped answering.
-      abortConnectionOnPingFailure: false
+      // libp2p's monitor either cuts a connection at the first failed ping (on a busy node that
+      // cut connections by the dozen, each costing a handshake, gossipsub's state and a
+      // catch-up) or never: src/node/liveness.ts pings instead and closes a connection only
+      // after several failed pings in a row
+      enabled: false
     },
     connectionGater: {
       // loopback and private addresses must dial (tests, LANs); the default gater allows all

@@ -24,7 +24,9 @@ import { Intake, type MatchedFrame } from './intake.js'
 import { createAsmtpLibp2p, peerScore, type AsmtpLibp2p } from './libp2p.js'
 import { PASSPORT_NAMESPACE, createPassportValidator, selectPassportRecord } from './passport-records.js'
 import { PASSPORT_REPUBLISH_MS, Passports } from './passports.js'
-import { PeerFinder } from './peers.js'
+import { Liveness, LIVENESS_INTERVAL_MS } from './liveness.js'
+import { Outgoing } from './outgoing.js'
+import { PeerFinder, RECONNECT_INTERVAL_MS } from './peers.js'
 import { Publisher, type PublishResult } from './publisher.js'
 import { RateLimiter } from './rate-limit.js'
 import { Stem } from './stem/index.js'
@@ -59,6 +61,8 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
   private readonly peers: PeerFinder
   private readonly passports: Passports
   private readonly stem: Stem
+  private readonly outgoing: Outgoing
+  private readonly liveness = new Liveness({ host: () => this.host })
   private timers: NodeJS.Timeout[] = []
   private lastError: string | null = null
   private state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new'
@@ -87,9 +91,10 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
       relayQuotaBytes: init.config.storage.relayQuotaBytes,
       onMatched: (m) => { this.onMatched(m) },
       // a held stem frame that is stored (back from the mesh, or by catch-up) ends its embargo
-      onAccepted: (f) => { this.stem.settle(f.hash); if (this.listenerCount('frame') > 0) this.emit('frame', f) },
+      onAccepted: (f) => { this.stem.settle(f.hash); this.outgoing.settle(f.hash); if (this.listenerCount('frame') > 0) this.emit('frame', f) },
       ...(init.now === undefined ? {} : { now: init.now })
     })
+    this.outgoing = new Outgoing({ store: () => this.db, resend: async (bucket, frame, hash) => await this.stem.sendOwn(bucket, frame, hash) })
     this.publisher = new Publisher({
       buckets: this.buckets,
       stem: () => this.stem,
@@ -102,6 +107,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
       maxQueue: init.config.limits.maxPublishQueue,
       signal: () => this.tasks.signal,
       running: () => this.state === 'started',
+      journal: this.outgoing,
       ...(init.now === undefined ? {} : { now: init.now })
     })
     this.catchups = new CatchupRuns({
@@ -110,6 +116,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
       intake: this.intake,
       tasks: this.tasks,
       frameLifetimeMs: net.frameLifetimeMs,
+      forward: (bucket, frame) => { this.publisher.forward(this.buckets.topicName(bucket), frame) },
       ...(init.now === undefined ? {} : { now: init.now })
     })
     this.gossip = new BucketGossip({
@@ -162,7 +169,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
     if (this.state !== 'new') return
     this.state = 'starting'
     const net = this.config.network
-    const store = await openStore({ path: this.config.storage.path, retentionMs: this.config.storage.retentionMs, ...(this.init.now === undefined ? {} : { now: this.init.now }) })
+    const store = await openStore({ path: this.config.storage.path, retentionMs: this.config.storage.retentionMs, sync: this.config.storage.sync, ...(this.init.now === undefined ? {} : { now: this.init.now }) })
     try {
       this.store = store
       this.pool = createStampPool(this.init.stampThreads === undefined ? {} : { threads: this.init.stampThreads })
@@ -224,8 +231,11 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
     every(this.init.catchupIntervalMs ?? CATCHUP_INTERVAL_MS, 'periodic catch-up', async () => { await this.gossip.periodicCatchup() })
     every(this.init.peerUpkeepIntervalMs ?? PEER_UPKEEP_INTERVAL_MS, 'peer upkeep', async (signal) => { await this.peers.upkeep(signal) })
     every(PASSPORT_REPUBLISH_MS, 'passport renewal', async (signal) => { await this.passports.republish(signal) })
+    every(LIVENESS_INTERVAL_MS, 'liveness', async (signal) => { await this.liveness.check(signal) })
+    every(RECONNECT_INTERVAL_MS, 'reconnect', async (signal) => { await this.peers.reconnect(signal) })
     void this.tasks.run('startup', async (signal) => {
       await this.peers.dialKnownPeers(signal)
+      await this.outgoing.resend(signal)
       await this.peers.upkeep(signal)
     })
     log('started %s (%s) on %o, buckets %o', this.publicId, this.peerId, this.getMultiaddrs(), this.buckets.list())

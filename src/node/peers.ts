@@ -19,6 +19,8 @@ const log = createDebug('asmtp:node:peers')
 
 export const DHT_TIMEOUT_MS = 10_000
 export const DIAL_TIMEOUT_MS = 5_000
+/** How often a node checks that its bootstrap peers are connected, and dials those that are not. */
+export const RECONNECT_INTERVAL_MS = 2_000
 /** Relays a home node keeps connections to (DESIGN.md: at least 3, of different operators). */
 export const TARGET_RELAYS = 3
 /** Provider records live 48 h in kad-dht; a relay renews its own well before. */
@@ -42,6 +44,7 @@ export class PeerFinder {
   readonly relays = new Set<string>()
   private readonly init: PeerFinderInit
   private providedAt = 0
+  private reconnecting = false
 
   constructor (init: PeerFinderInit) {
     this.init = init
@@ -71,6 +74,27 @@ export class PeerFinder {
     await this.dialBootstrap(signal)
     if (this.connectedRelays() >= TARGET_RELAYS) return
     await this.findRelays(signal)
+  }
+
+  /**
+   * Between upkeep rounds (every RECONNECT_INTERVAL_MS): a bootstrap peer that is not connected
+   * (it restarted, a cut was healed, our public address changed) is dialled again, so mail
+   * resumes within seconds of the network coming back. One round at a time.
+   */
+  async reconnect (signal: AbortSignal): Promise<void> {
+    if (this.reconnecting) return
+    const host = this.init.host()
+    const missing = this.init.bootstrap.some(addr => {
+      const id = multiaddr(addr).getComponents().find(c => c.name === 'p2p')?.value
+      return id !== undefined && !host.getConnections().some(c => c.remotePeer.toString() === id && c.status === 'open')
+    })
+    if (!missing) return
+    this.reconnecting = true
+    try {
+      await this.dialBootstrap(signal)
+    } finally {
+      this.reconnecting = false
+    }
   }
 
   private async provide (signal: AbortSignal): Promise<void> {

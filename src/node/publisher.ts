@@ -15,6 +15,7 @@ import { checkFrameTime, decodeFrame, frameHash, verifyFrameMac, type StampPool 
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Buckets } from './buckets.js'
 import { meshPeers, waitForOutboundDrain } from './libp2p.js'
+import type { Outgoing } from './outgoing.js'
 import type { Stem } from './stem/index.js'
 
 /** Publishes handed to gossipsub at once; the rest wait in the queue. */
@@ -22,6 +23,8 @@ const MAX_PUBLISH_CONCURRENCY = 32
 /** The longest a publish waits for a new bucket's mesh (gossipsub grafts at its 1 s heartbeat). */
 const MESH_WAIT_MS = 3_000
 const MESH_POLL_MS = 25
+/** Forwards of caught-up frames queued at most; past it they wait for the members' catch-ups. */
+const FORWARD_MAX_QUEUE = 1024
 
 /**
  * `stored`: the frame is new to this node and has left it, to the stem successor or fluffed to
@@ -44,6 +47,8 @@ export interface PublisherInit {
   /** aborts waits when the node stops */
   signal: () => AbortSignal
   running: () => boolean
+  /** journals each frame before the device is answered (src/node/outgoing.ts) */
+  journal?: Pick<Outgoing, 'record' | 'settle'>
   now?: () => number
 }
 
@@ -79,7 +84,11 @@ export class Publisher {
       const bucket = this.init.buckets.bucketOf(topic)
       const stamped = await this.init.pool.stamp(data, { bucketBits: this.init.bucketBits, bucket, stampBits: this.init.stampBits, ...(options.signal === undefined ? {} : { signal: options.signal }) })
       const hash = frameHash(stamped)
+      if (this.init.journal !== undefined && !await this.init.journal.record(hash, bucket, stamped)) {
+        throw new AsmtpError('QUEUE_FULL', 'too many sent frames wait to be stored; retry later')
+      }
       const outcome = await this.init.stem().sendOwn(bucket, stamped, hash)
+      if (outcome === 'duplicate') this.init.journal?.settle(hash)
       return { stored: outcome === 'stemmed' || outcome === 'fluffed', seq: 0n, hash }
     } finally {
       this.pending--
@@ -114,6 +123,16 @@ export class Publisher {
       })
       this.drain()
     })
+  }
+
+  /**
+   * Sends a stored frame on to the bucket's mesh in the background (catch-up brought it and the
+   * mesh may never have had it); skipped when FORWARD_MAX_QUEUE publishes wait already, since
+   * the frame is stored and the members' own catch-ups find it.
+   */
+  forward (name: string, data: Uint8Array): void {
+    if (this.queue.length >= FORWARD_MAX_QUEUE || !this.init.running()) return
+    void this.gossip(name, data).catch(() => {})
   }
 
   /** Runs what is queued (the node stops: every waiting publish settles). */

@@ -38,6 +38,7 @@ export interface StoreDb {
   topics: BinarySublevel
   passports: BinarySublevel
   cursors: NamedSublevel
+  outgoing: BinarySublevel
   libp2p: NamedSublevel
 }
 
@@ -60,6 +61,7 @@ export function createStoreDb (path: string): StoreDb {
     topics: binary(root, SUBLEVELS.topics),
     passports: binary(root, SUBLEVELS.passports),
     cursors: named(root, SUBLEVELS.cursors),
+    outgoing: binary(root, SUBLEVELS.outgoing),
     libp2p: named(root, SUBLEVELS.libp2p)
   }
 }

@@ -25,6 +25,7 @@ export const SUBLEVELS = {
   topics: 'topics',
   passports: 'passports',
   cursors: 'cursors',
+  outgoing: 'outgoing',
   libp2p: 'libp2p'
 } as const
 

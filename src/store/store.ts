@@ -26,6 +26,7 @@ import { PassportTable } from './passports.js'
 import { TopicTable, type RegisteredTopic } from './topics.js'
 import { STORE_FORMAT, STORE_FORMAT_V1, decodeFormatValue, decodeU64Value, describeKey, encodeFormatValue } from './values.js'
 import { WriteLock } from './write-lock.js'
+import { OutgoingTable } from './outgoing.js'
 
 /** How long a matched frame is kept after it arrived (DESIGN.md `storage.retention`). */
 export const DEFAULT_RETENTION_MS = 30 * 24 * 60 * 60 * 1000
@@ -37,6 +38,8 @@ export interface StoreInit {
   retentionMs?: number
   /** clock in milliseconds since the epoch, for tests. @default Date.now */
   now?: () => number
+  /** fsync every batch of frames and every outgoing entry before the write resolves (storage.sync). @default true */
+  sync?: boolean
 }
 
 function storeError (what: string, err: unknown): AsmtpError {
@@ -75,10 +78,12 @@ export class Store {
   private readonly topics: TopicTable
   private readonly passports: PassportTable
   private readonly cursors: CursorTable
+  /** frames acknowledged to a device and not yet stored (src/store/outgoing.ts) */
+  readonly outgoing: OutgoingTable
   private closing: Promise<void> | undefined
 
   /** Use openStore(). */
-  constructor (init: { db: StoreDb, datastore: LevelDatastore, lock: WriteLock, now: () => number, retentionMs: number, lastArrival: bigint, usage: BucketUsage }) {
+  constructor (init: { db: StoreDb, datastore: LevelDatastore, lock: WriteLock, now: () => number, retentionMs: number, lastArrival: bigint, usage: BucketUsage, sync: boolean }) {
     this.db = init.db
     this.datastore = init.datastore
     this.levelDatastore = init.datastore
@@ -91,6 +96,7 @@ export class Store {
     this.topics = new TopicTable(init)
     this.passports = new PassportTable(init.db)
     this.cursors = new CursorTable(init.db)
+    this.outgoing = new OutgoingTable(init.db, init.sync)
   }
 
   private async run<T> (what: string, fn: () => Promise<T>): Promise<T> {
@@ -277,7 +283,7 @@ export async function openStore (init: StoreInit): Promise<Store> {
     // the same (test/store.test.ts checks it through the interface-datastore API).
     const datastore = new CachedLevelDatastore(db.libp2p as unknown as Level<string, Uint8Array>)
     await datastore.open()
-    const store = new Store({ db, datastore, lock: new WriteLock(), now, retentionMs, lastArrival, usage })
+    const store = new Store({ db, datastore, lock: new WriteLock(), now, retentionMs, lastArrival, usage, sync: init.sync ?? true })
     store.buildHashFilter()
     return store
   } catch (err) {
