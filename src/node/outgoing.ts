@@ -31,14 +31,14 @@ export class Outgoing {
 
   get size (): number { return this.pending.size }
 
-  /** Journals a frame before the device is told it was accepted; false when the journal is full. */
-  async record (hash: Uint8Array, bucket: number, frame: Uint8Array): Promise<boolean> {
+  /** Journals a frame before the device is told it was accepted: 'held' when it is journalled already. */
+  async record (hash: Uint8Array, bucket: number, frame: Uint8Array): Promise<'new' | 'held' | 'full'> {
     const key = toHex(hash)
-    if (this.pending.has(key)) return true
-    if (this.pending.size >= MAX_OUTGOING) return false
+    if (this.pending.has(key)) return 'held'
+    if (this.pending.size >= MAX_OUTGOING) return 'full'
     await this.init.store().outgoing.put(hash, bucket, frame)
     this.pending.add(key)
-    return true
+    return 'new'
   }
 
   /** The frame is stored now: its journal entry goes (batched). */

@@ -65,9 +65,10 @@ export class Publisher {
   }
 
   /**
-   * Publishes a device's frame on a registered topic. Resolves when the stem successor has it or
-   * it is fluffed (at once when the node holds it already); QUEUE_FULL when too many wait
-   * (back-pressure for the caller).
+   * Publishes a device's frame on a registered topic. With a journal: resolves once the stamped
+   * frame is journalled (on disk with storage.sync), and the stem send goes on in the
+   * background; without: resolves when the stem successor has it or it is fluffed. QUEUE_FULL
+   * when too many wait (back-pressure for the caller).
    */
   async publish (topic: Uint8Array, data: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<PublishResult> {
     const t = this.init.buckets.topic(topic)
@@ -80,18 +81,29 @@ export class Publisher {
       throw new AsmtpError('QUEUE_FULL', `publish queue is full (${this.init.maxQueue}); retry later`)
     }
     this.pending++
+    let background = false
     try {
       const bucket = this.init.buckets.bucketOf(topic)
       const stamped = await this.init.pool.stamp(data, { bucketBits: this.init.bucketBits, bucket, stampBits: this.init.stampBits, ...(options.signal === undefined ? {} : { signal: options.signal }) })
       const hash = frameHash(stamped)
-      if (this.init.journal !== undefined && !await this.init.journal.record(hash, bucket, stamped)) {
-        throw new AsmtpError('QUEUE_FULL', 'too many sent frames wait to be stored; retry later')
+      const journal = this.init.journal
+      if (journal === undefined) {
+        const outcome = await this.init.stem().sendOwn(bucket, stamped, hash)
+        return { stored: outcome === 'stemmed' || outcome === 'fluffed', seq: 0n, hash }
       }
-      const outcome = await this.init.stem().sendOwn(bucket, stamped, hash)
-      if (outcome === 'duplicate') this.init.journal?.settle(hash)
-      return { stored: outcome === 'stemmed' || outcome === 'fluffed', seq: 0n, hash }
+      const recorded = await journal.record(hash, bucket, stamped)
+      if (recorded === 'full') throw new AsmtpError('QUEUE_FULL', 'too many sent frames wait to be stored; retry later')
+      // journalled, so the frame survives a crash from here on: the device is answered now and
+      // the stem send (up to STEM_SEND_TIMEOUT_MS twice when a successor stopped answering)
+      // goes on in the background, still counted against the queue
+      background = true
+      void this.init.stem().sendOwn(bucket, stamped, hash)
+        .then(outcome => { if (outcome === 'duplicate') journal.settle(hash) })
+        .catch(() => { /* journalled: sent again at the next start, or stored when the stem stops */ })
+        .finally(() => { this.pending-- })
+      return { stored: recorded === 'new', seq: 0n, hash }
     } finally {
-      this.pending--
+      if (!background) this.pending--
     }
   }
 

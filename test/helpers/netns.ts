@@ -175,7 +175,7 @@ export class Testbed {
   /** Random loss on every link: each host drops that share of the packets it receives. */
   loss (probability: number): void {
     for (const h of HOSTS) {
-      this.exec(h, ['iptables', '-I', 'INPUT', '1', '-m', 'statistic', '--mode', 'random', '--probability', String(probability), '-j', 'DROP'])
+      this.exec(h, ['iptables', '-I', 'INPUT', '1', '!', '-i', 'lo', '-m', 'statistic', '--mode', 'random', '--probability', String(probability), '-j', 'DROP'])
       if (h.startsWith('router')) this.exec(h, ['iptables', '-I', 'FORWARD', '1', '-m', 'statistic', '--mode', 'random', '--probability', String(probability), '-j', 'DROP'])
     }
   }
