@@ -6,6 +6,7 @@
  * random member of each bucket does.
  */
 import createDebug from 'debug'
+import { toHex } from '../bytes.js'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { Buckets } from './buckets.js'
 import type { CatchupRuns } from './catchup-runs.js'
@@ -15,6 +16,10 @@ import type { RateLimiter } from './rate-limit.js'
 
 const log = createDebug('asmtp:node:gossip')
 
+/** Caught-up frames remembered while they are forwarded, and for how long. */
+const MAX_FORWARDING = 4096
+const FORWARDING_MS = 60_000
+
 export interface BucketGossipInit {
   host: () => AsmtpLibp2p
   buckets: () => Buckets
@@ -23,10 +28,14 @@ export interface BucketGossipInit {
   limiter: RateLimiter
   /** a frame could not be stored (disk): for the node's status */
   onError: (message: string) => void
+  /** a peer joined a bucket we carry */
+  onMember?: (bucket: number) => void
 }
 
 export class BucketGossip {
   private readonly init: BucketGossipInit
+  /** caught-up frames (hex hash) being forwarded, until when */
+  private readonly forwarding = new Map<string, number>()
 
   constructor (init: BucketGossipInit) {
     this.init = init
@@ -38,7 +47,10 @@ export class BucketGossip {
       const buckets = this.init.buckets()
       for (const sub of evt.detail.subscriptions) {
         const bucket = buckets.parse(sub.topic)
-        if (bucket !== undefined && sub.subscribe && buckets.carries(bucket)) void this.init.catchups.schedule(evt.detail.peerId, bucket, true)
+        if (bucket !== undefined && sub.subscribe && buckets.carries(bucket)) {
+          void this.init.catchups.schedule(evt.detail.peerId, bucket, true)
+          this.init.onMember?.(bucket)
+        }
       }
     })
   }
@@ -72,6 +84,24 @@ export class BucketGossip {
     await Promise.all(runs)
   }
 
+  /** A caught-up frame is being forwarded (see validate). */
+  willForward (hash: Uint8Array): void {
+    const now = Date.now()
+    if (this.forwarding.size >= MAX_FORWARDING) {
+      for (const [k, until] of this.forwarding) if (until <= now) this.forwarding.delete(k)
+      if (this.forwarding.size >= MAX_FORWARDING) this.forwarding.delete(this.forwarding.keys().next().value as string)
+    }
+    this.forwarding.set(toHex(hash), now + FORWARDING_MS)
+  }
+
+  private takeForward (hash: Uint8Array): boolean {
+    const key = toHex(hash)
+    const until = this.forwarding.get(key)
+    if (until === undefined) return false
+    this.forwarding.delete(key)
+    return until > Date.now()
+  }
+
   /** Gossipsub topic validator: rate, then the checks every node makes, then store and match. */
   private async validate (peer: string, data: Uint8Array, bucket: number): Promise<TopicValidatorResult> {
     if (!this.init.limiter.take(peer)) {
@@ -81,6 +111,9 @@ export class BucketGossip {
     try {
       const v = await this.init.intake.take(data, bucket, 'gossip')
       if (v.result === 'accept') return TopicValidatorResult.Accept
+      // stored by a catch-up a moment ago and about to be forwarded: gossipsub has now seen it
+      // and would drop our own forward as a duplicate, so this copy is the one that goes on
+      if (v.result === 'duplicate' && this.takeForward(v.hash)) return TopicValidatorResult.Accept
       return v.result === 'reject' ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
     } catch (err) {
       const message = `storing a frame: ${(err as Error).message}`

@@ -197,6 +197,8 @@ export interface Libp2pInit {
   doPX?: boolean
   validators: Record<string, ValidateFn>
   selectors: Record<string, SelectFn>
+  /** peers refused inbound and outbound (src/node/peer-guard.ts) */
+  banned?: (peer: string) => boolean
 }
 
 /** StrictNoSign message id: sha256 of the data (messages do not name their author node). */
@@ -234,7 +236,9 @@ export async function createAsmtpLibp2p (init: Libp2pInit): Promise<AsmtpLibp2p>
     },
     connectionGater: {
       // loopback and private addresses must dial (tests, LANs); the default gater allows all
-      denyDialMultiaddr: () => false
+      denyDialMultiaddr: () => false,
+      denyDialPeer: (peer) => init.banned?.(peer.toString()) ?? false,
+      denyInboundEncryptedConnection: (peer) => init.banned?.(peer.toString()) ?? false
     },
     services: {
       identify: identify(),

@@ -11,7 +11,7 @@ import type { Datastore } from 'interface-datastore'
 import type { Ed25519KeyPair } from '../crypto/index.js'
 import { AsmtpError } from '../errors.js'
 import type { NodeConfig } from '../config/index.js'
-import { createStampPool, type StampPool } from '../frame/index.js'
+import { createStampPool, frameHash, type StampPool } from '../frame/index.js'
 import { Passport } from '../passport/index.js'
 import { openStore, type Store, type StoredEnvelope, type RegisteredTopic } from '../store/index.js'
 import { createClientServer, type ClientBackend, type ClientServer } from '../channel/index.js'
@@ -26,6 +26,7 @@ import { PASSPORT_NAMESPACE, createPassportValidator, selectPassportRecord } fro
 import { PASSPORT_REPUBLISH_MS, Passports } from './passports.js'
 import { Liveness, LIVENESS_INTERVAL_MS } from './liveness.js'
 import { Outgoing } from './outgoing.js'
+import { PeerGuard } from './peer-guard.js'
 import { PeerFinder, RECONNECT_INTERVAL_MS } from './peers.js'
 import { Publisher, type PublishResult } from './publisher.js'
 import { RateLimiter } from './rate-limit.js'
@@ -63,6 +64,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
   private readonly stem: Stem
   private readonly outgoing: Outgoing
   private readonly liveness = new Liveness({ host: () => this.host })
+  private readonly guard = new PeerGuard({ host: () => this.host })
   private timers: NodeJS.Timeout[] = []
   private lastError: string | null = null
   private state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new'
@@ -116,7 +118,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
       intake: this.intake,
       tasks: this.tasks,
       frameLifetimeMs: net.frameLifetimeMs,
-      forward: (bucket, frame) => { this.publisher.forward(this.buckets.topicName(bucket), frame) },
+      forward: (bucket, frame) => { this.gossip.willForward(frameHash(frame)); this.publisher.forward(this.buckets.topicName(bucket), frame) },
       ...(init.now === undefined ? {} : { now: init.now })
     })
     this.gossip = new BucketGossip({
@@ -125,7 +127,8 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
       intake: this.intake,
       catchups: this.catchups,
       limiter: this.limiter,
-      onError: (message) => { this.lastError = message }
+      onError: (message) => { this.lastError = message },
+      onMember: (bucket) => { this.publisher.retry(this.buckets.topicName(bucket)) }
     })
     this.peers = new PeerFinder({ host: () => this.host, bootstrap: net.bootstrap, relay: net.relay })
     this.passports = new Passports({ store: () => this.db, host: () => this.host, tasks: this.tasks })
@@ -181,6 +184,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
         announce: net.announce,
         bootstrap: net.bootstrap,
         dhtServer: net.reachable,
+        banned: (peer) => this.guard.banned(peer),
         validators: { [PASSPORT_NAMESPACE]: createPassportValidator(async (id) => await this.heldPassport(id)) },
         selectors: { [PASSPORT_NAMESPACE]: selectPassportRecord }
       })
@@ -231,7 +235,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
     every(this.init.catchupIntervalMs ?? CATCHUP_INTERVAL_MS, 'periodic catch-up', async () => { await this.gossip.periodicCatchup() })
     every(this.init.peerUpkeepIntervalMs ?? PEER_UPKEEP_INTERVAL_MS, 'peer upkeep', async (signal) => { await this.peers.upkeep(signal) })
     every(PASSPORT_REPUBLISH_MS, 'passport renewal', async (signal) => { await this.passports.republish(signal) })
-    every(LIVENESS_INTERVAL_MS, 'liveness', async (signal) => { await this.liveness.check(signal) })
+    every(LIVENESS_INTERVAL_MS, 'liveness', async (signal) => { await this.guard.check(); await this.liveness.check(signal) })
     every(RECONNECT_INTERVAL_MS, 'reconnect', async (signal) => { await this.peers.reconnect(signal) })
     void this.tasks.run('startup', async (signal) => {
       await this.peers.dialKnownPeers(signal)

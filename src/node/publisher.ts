@@ -25,6 +25,8 @@ const MESH_WAIT_MS = 3_000
 const MESH_POLL_MS = 25
 /** Forwards of caught-up frames queued at most; past it they wait for the members' catch-ups. */
 const FORWARD_MAX_QUEUE = 1024
+/** Frames kept to send again when a bucket that had no member gains one. */
+const MAX_UNSENT = 4096
 
 /**
  * `stored`: the frame is new to this node and has left it, to the stem successor or fluffed to
@@ -57,6 +59,9 @@ export class Publisher {
   private queue: Array<() => Promise<void>> = []
   private publishing = 0
   private pending = 0
+  /** frames published while their bucket had no member, per topic name */
+  private readonly unsent = new Map<string, Uint8Array[]>()
+  private unsentCount = 0
   private readonly now: () => number
 
   constructor (init: PublisherInit) {
@@ -119,6 +124,10 @@ export class Publisher {
     while (meshPeers(pubsub, name).length === 0 && pubsub.getSubscribers(name).length > 0 && Date.now() < deadline && !this.init.signal().aborted) {
       await new Promise(resolve => setTimeout(resolve, MESH_POLL_MS))
     }
+    // nobody carries the bucket yet (a node just started, or cut off): the frame is stored and a
+    // member's catch-up finds it, but one that connected a moment ago may have caught up already;
+    // sent again when the bucket gains a member (retry)
+    if (pubsub.getSubscribers(name).length === 0) this.keepUnsent(name, data)
     await waitForOutboundDrain(pubsub, { peers: meshPeers(pubsub, name), signal: this.init.signal() })
     await new Promise<void>((resolve, reject) => {
       this.queue.push(async () => {
@@ -145,6 +154,23 @@ export class Publisher {
   forward (name: string, data: Uint8Array): void {
     if (this.queue.length >= FORWARD_MAX_QUEUE || !this.init.running()) return
     void this.gossip(name, data).catch(() => {})
+  }
+
+  private keepUnsent (name: string, data: Uint8Array): void {
+    if (this.unsentCount >= MAX_UNSENT) return
+    const list = this.unsent.get(name) ?? []
+    list.push(data)
+    this.unsent.set(name, list)
+    this.unsentCount++
+  }
+
+  /** The bucket gained a member: frames published to nobody go out again. */
+  retry (name: string): void {
+    const list = this.unsent.get(name)
+    if (list === undefined) return
+    this.unsent.delete(name)
+    this.unsentCount -= list.length
+    for (const data of list) void this.gossip(name, data).catch(() => {})
   }
 
   /** Runs what is queued (the node stops: every waiting publish settles). */

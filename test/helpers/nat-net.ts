@@ -7,7 +7,7 @@
  * so nothing can collide) so that a restarted relay or home node is found where it was.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -26,7 +26,7 @@ export type NodeHost = 'relay1' | 'relay2' | 'home1' | 'home2'
 export type User = 'alice' | 'bob'
 export const HOME_OF: Record<User, 'home1' | 'home2'> = { alice: 'home1', bob: 'home2' }
 
-export interface DeviceEvent { ev: string, text?: string, at?: number, texts?: string[], acked?: number, retries?: number, error?: string }
+export interface DeviceEvent { ev: string, text?: string, at?: number, texts?: string[], acked?: number, retries?: number, error?: string, sent?: number, connections?: number, peerId?: string }
 
 /** A device process: commands in, events out. */
 export class Device {
@@ -132,7 +132,7 @@ export class MailNet {
     await alice.addContact('bob', { passport: (await bob.passport()).export() })
     await bob.addContact('alice', { passport: (await alice.passport()).export() })
     const users: Record<'home1' | 'home2', string> = { home1: (await alice.identity()).deviceKey, home2: (await bob.identity()).deviceKey }
-    const relayAddr = (h: 'relay1' | 'relay2'): string => `/ip4/${ADDRESS[h]}/tcp/${P2P_PORT}/p2p/${this.info(h).peerId}`
+    const relayAddr = (h: 'relay1' | 'relay2'): string => this.relayAddr(h)
     for (const h of ['relay1', 'relay2'] as const) {
       const other = h === 'relay1' ? 'relay2' : 'relay1'
       await this.writeConfig(h, [
@@ -150,7 +150,7 @@ export class MailNet {
   }
 
   private async writeConfig (h: NodeHost, lines: string[]): Promise<void> {
-    await writeFile(join(this.info(h).dir, 'config.yaml'), ['secret: ./node.key', ...lines, 'storage:', '  path: ./data', ...this.extraConfig, 'log:', '  level: info'].join('\n') + '\n')
+    await writeFile(join(this.info(h).dir, 'config.yaml'), ['secret: ./node.key', ...lines, 'storage:', '  path: ./data', ...this.extraConfig, 'log:', `  level: ${process.env.ASMTP_TEST_NODE_LOG === 'debug' ? 'debug' : 'info'}`].join('\n') + '\n')
   }
 
   info (h: NodeHost): NodeInfo {
@@ -179,6 +179,24 @@ export class MailNet {
     await exited
   }
 
+  /** The relay's multiaddr with its peer id. */
+  relayAddr (h: 'relay1' | 'relay2'): string {
+    return `/ip4/${ADDRESS[h]}/tcp/${P2P_PORT}/p2p/${this.info(h).peerId}`
+  }
+
+  /** Resident memory of a node's process now (bytes), from /proc. */
+  async rss (h: NodeHost): Promise<number> {
+    const pid = this.info(h).process?.pid
+    if (pid === undefined) return 0
+    const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '')
+    return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024
+  }
+
+  /** Peer ids this node logged a disconnection from. */
+  disconnectedPeers (h: NodeHost): Set<string> {
+    return new Set([...this.info(h).log.matchAll(/peer disconnected: (\S+)$/gm)].map(m => m[1]))
+  }
+
   /** Peer ids this node logged a connection to since it started (log level info). */
   connectedPeers (h: NodeHost): Set<string> {
     return new Set([...this.info(h).log.matchAll(/peer connected: (\S+)$/gm)].map(m => m[1]))
@@ -194,6 +212,8 @@ export class MailNet {
   }
 
   async destroy (): Promise<void> {
+    const dump = process.env.ASMTP_TEST_NODE_LOG_DIR
+    if (dump !== undefined) for (const [h, n] of this.nodes) await writeFile(join(dump, `${h}.log`), n.log)
     for (const d of this.devices) d.command({ op: 'quit' })
     await this.bed.destroy()
     await rm(this.root, { recursive: true, force: true })

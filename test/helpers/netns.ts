@@ -3,6 +3,7 @@
  *
  *   inet:    a bridge, the "internet" 10.77.0.0/24
  *   relay1:  10.77.0.11, relay2: 10.77.0.12         (public relays, on the bridge)
+ *   inet itself: 10.77.0.99 (a host on the internet: the flood test's hostile peer)
  *   router1: wan 10.77.0.21, lan 192.168.1.1         (MASQUERADE; inbound only ESTABLISHED/RELATED)
  *   router2: wan 10.77.0.22, lan 192.168.2.1
  *   home1:   192.168.1.2 behind router1, home2: 192.168.2.2 behind router2
@@ -20,6 +21,8 @@ type Space = typeof ALL[number]
 
 const PREFIX = 'asmtp'
 export const INET_PREFIX = '10.77.0'
+/** The address of the `inet` namespace itself, on the bridge. */
+export const INET_HOST = '10.77.0.99'
 export const ADDRESS: Record<Host, string> = {
   relay1: '10.77.0.11',
   relay2: '10.77.0.12',
@@ -125,6 +128,8 @@ export class Testbed {
     }
     this.exec('inet', ['ip', 'link', 'add', 'br0', 'type', 'bridge'])
     this.exec('inet', ['ip', 'link', 'set', 'br0', 'up'])
+    // a host on the internet itself (the bridge's own address): where a hostile peer runs
+    this.exec('inet', ['ip', 'addr', 'add', `${INET_HOST}/24`, 'dev', 'br0'])
     for (const h of ['relay1', 'relay2', 'router1', 'router2'] as const) {
       const port = `p-${h}`
       this.veth(h, 'eth0', 'inet', port)
