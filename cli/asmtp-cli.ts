@@ -113,8 +113,10 @@ contact.command('remove <alias>')
 program.command('send <alias> [text]')
   .description('send a message (the text, or stdin) or a file to a contact; a copy is kept locally')
   .option('-f, --file <path>', 'send this file (split into chunks when larger than one envelope)')
+  .option('--ttl <1h|24h|7d>', 'the message expires then: every node drops it, every device deletes it')
+  .option('--burn', 'burn after reading: deleted on all the recipient\'s devices after its first read')
   .option('--json', 'print what was sent as JSON')
-  .action(async (alias: string, text: string | undefined, opts: { file?: string, json?: boolean }, cmd: Command) => {
+  .action(async (alias: string, text: string | undefined, opts: { file?: string, json?: boolean, ttl?: string, burn?: boolean }, cmd: Command) => {
     await send(output, globals(cmd), alias, text, opts, readStdin)
   })
 
