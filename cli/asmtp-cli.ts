@@ -16,6 +16,7 @@ import {
   passportRotate, passportShow, PASSWORD_ENV, whoami, type Globals
 } from './client/identity-commands.js'
 import { deleteMessage, inbox, send, sync, watch } from './client/mail-commands.js'
+import { spool } from './client/spool-command.js'
 
 const output = createOutput('asmtp-cli', {
   hints: { KEY_FILE_PASSWORD: `the password comes from ${PASSWORD_ENV}` }
@@ -147,6 +148,25 @@ program.command('watch')
     process.on('SIGTERM', onSignal)
     try {
       exitCode = await watch(output, globals(cmd), opts, stop.signal)
+    } finally {
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+    }
+  })
+
+program.command('spool [folder]')
+  .description('send what is dropped into <folder>/outq/<alias>/ and write received mail into <folder>/inq/ (default folder: <dir>/spool), until Ctrl-C')
+  .option('--ttl <1h|24h|7d>', 'every file sent expires then')
+  .option('--burn', 'every file sent is burnt after its first read')
+  .option('--poll-ms <ms>', 'how often outq is scanned (default 200)')
+  .option('--json', 'print one JSON object per event and line')
+  .action(async (folder: string | undefined, opts: { json?: boolean, ttl?: string, burn?: boolean, pollMs?: string }, cmd: Command) => {
+    const stop = new AbortController()
+    const onSignal = (): void => { stop.abort() }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+    try {
+      exitCode = await spool(output, globals(cmd), folder === undefined ? undefined : expandHome(folder), opts, stop.signal)
     } finally {
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)

@@ -20,3 +20,4 @@ export {
 } from './account.js'
 export { TTL_CLASS_OF, ttlClassOf, messageExpiry, type TtlName, type SendMode } from './expiry.js'
 export type { VanishedNote } from './sync-state.js'
+export { Spool, runSpool, spoolPaths, isSpoolable, SPOOL_POLL_MS, type SpoolInit, type SpoolEvent, type SpoolPaths } from './spool.js'
