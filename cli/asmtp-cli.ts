@@ -16,6 +16,7 @@ import {
   passportRotate, passportShow, PASSWORD_ENV, whoami, type Globals
 } from './client/identity-commands.js'
 import { deleteMessage, inbox, send, sync, watch } from './client/mail-commands.js'
+import { spool } from './client/spool-command.js'
 
 const output = createOutput('asmtp-cli', {
   hints: { KEY_FILE_PASSWORD: `the password comes from ${PASSWORD_ENV}` }
@@ -113,8 +114,10 @@ contact.command('remove <alias>')
 program.command('send <alias> [text]')
   .description('send a message (the text, or stdin) or a file to a contact; a copy is kept locally')
   .option('-f, --file <path>', 'send this file (split into chunks when larger than one envelope)')
+  .option('--ttl <1h|24h|7d>', 'the message expires then: every node drops it, every device deletes it')
+  .option('--burn', 'burn after reading: deleted on all the recipient\'s devices after its first read')
   .option('--json', 'print what was sent as JSON')
-  .action(async (alias: string, text: string | undefined, opts: { file?: string, json?: boolean }, cmd: Command) => {
+  .action(async (alias: string, text: string | undefined, opts: { file?: string, json?: boolean, ttl?: string, burn?: boolean }, cmd: Command) => {
     await send(output, globals(cmd), alias, text, opts, readStdin)
   })
 
@@ -145,6 +148,25 @@ program.command('watch')
     process.on('SIGTERM', onSignal)
     try {
       exitCode = await watch(output, globals(cmd), opts, stop.signal)
+    } finally {
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+    }
+  })
+
+program.command('spool [folder]')
+  .description('send what is dropped into <folder>/outq/<alias>/ and write received mail into <folder>/inq/ (default folder: <dir>/spool), until Ctrl-C')
+  .option('--ttl <1h|24h|7d>', 'every file sent expires then')
+  .option('--burn', 'every file sent is burnt after its first read')
+  .option('--poll-ms <ms>', 'how often outq is scanned (default 200)')
+  .option('--json', 'print one JSON object per event and line')
+  .action(async (folder: string | undefined, opts: { json?: boolean, ttl?: string, burn?: boolean, pollMs?: string }, cmd: Command) => {
+    const stop = new AbortController()
+    const onSignal = (): void => { stop.abort() }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+    try {
+      exitCode = await spool(output, globals(cmd), folder === undefined ? undefined : expandHome(folder), opts, stop.signal)
     } finally {
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)

@@ -20,7 +20,7 @@ interface EnvelopeVectors {
   keys: { senderSecret: string, senderPublic: string, recipientSecret: string, recipientPublic: string, topicId: string, topicKey: string }
   valid: Array<{
     note: string, bucket: number, ephemeralSecret: string, id: string, time: number, contentType: string,
-    body?: string, bodyRepeat?: string, bodyLength?: number, wire: string, hash: string, hour: number, ttlClass: TtlClass
+    body?: string, bodyRepeat?: string, bodyLength?: number, burn?: boolean, wire: string, hash: string, hour: number, ttlClass: TtlClass
   }>
   invalid: Array<{
     note: string, stage: 'shape' | 'mac' | 'open', code: AsmtpErrorCode, recipientSecret: string, topicId: string, topicKey: string,
@@ -60,7 +60,8 @@ test('envelope vectors: sealEnvelope gives the generated wire bytes exactly; ope
     const body = vectorBody(v)
     const wire = sealEnvelope({
       sender, recipientPublic: recipient.publicKey, topic, contentType: v.contentType, body,
-      id: fromHex(v.id), time: v.time, ephemeral: x25519KeyPairFromSecret(fromHex(v.ephemeralSecret)), hour: v.hour, ttlClass: v.ttlClass
+      id: fromHex(v.id), time: v.time, ephemeral: x25519KeyPairFromSecret(fromHex(v.ephemeralSecret)), hour: v.hour, ttlClass: v.ttlClass,
+      ...(v.burn === true ? { burn: true } : {})
     })
     assert.equal(wire.length, v.bucket, v.note)
     assert.equal(toHex(wire), v.wire, v.note)
@@ -73,6 +74,7 @@ test('envelope vectors: sealEnvelope gives the generated wire bytes exactly; ope
     assert.equal(opened.message.time, v.time)
     assert.equal(opened.message.contentType, v.contentType)
     assert.equal(toHex(opened.message.body), toHex(body), v.note)
+    assert.equal(opened.message.burn, v.burn, v.note)
   }
 })
 

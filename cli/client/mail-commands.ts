@@ -5,13 +5,14 @@
  */
 import { copyFile, mkdir, readFile, stat } from 'node:fs/promises'
 import { basename, join } from 'node:path'
-import { AsmtpError, MAX_FILE_BYTES, type InboxMessage, type SendContent, type SyncReport } from '../../src/index.js'
+import { AsmtpError, MAX_FILE_BYTES, type InboxMessage, type SendContent, type SyncReport, type TtlName } from '../../src/index.js'
 import type { CliOutput } from '../output.js'
 import { createProgress } from '../progress.js'
 import { formatMessage, formatSize, messageJson, safeText } from './format.js'
+import { formatVanished, modeJson, modeTag, vanishedJson } from './format-modes.js'
 import { openAccount, type Globals } from './identity-commands.js'
 
-export interface SendOptions { file?: string, json?: boolean }
+export interface SendOptions { file?: string, json?: boolean, ttl?: string, burn?: boolean }
 
 export async function send (out: CliOutput, g: Globals, alias: string, text: string | undefined, opts: SendOptions, readStdin: () => Promise<Uint8Array>): Promise<void> {
   const contents: SendContent[] = []
@@ -27,19 +28,20 @@ export async function send (out: CliOutput, g: Globals, alias: string, text: str
   for (const content of contents) {
     const bar = 'file' in content ? createProgress(out, opts.json === true, `sending ${content.file.name}`) : null
     try {
-      sent.push(await account.send(alias, content, bar === null ? {} : { onProgress: p => { bar.update(p.done, p.total) } }))
+      const mode = { ...(opts.ttl === undefined ? {} : { ttl: opts.ttl as TtlName }), ...(opts.burn === true ? { burn: true } : {}) }
+      sent.push(await account.send(alias, content, bar === null ? mode : { ...mode, onProgress: p => { bar.update(p.done, p.total) } }))
     } finally {
       bar?.stop()
     }
   }
   if (opts.json === true) {
-    out.printJson(sent.map(r => messageJson(r, g.dir)))
+    out.printJson(sent.map(r => ({ ...messageJson(r, g.dir), ...modeJson(r) })))
     return
   }
   for (const r of sent) {
-    out.print(r.file === undefined
+    out.print((r.file === undefined
       ? `sent to ${safeText(r.alias)}: ${r.text?.length ?? 0} characters`
-      : `sent to ${safeText(r.alias)}: file ${safeText(r.file.name)} (${formatSize(r.file.size)})`)
+      : `sent to ${safeText(r.alias)}: file ${safeText(r.file.name)} (${formatSize(r.file.size)})`) + modeTag(r))
   }
 }
 
@@ -118,6 +120,7 @@ async function uniquePath (dir: string, name: string): Promise<string> {
 export async function inbox (out: CliOutput, g: Globals, opts: { json?: boolean, save?: string, contact?: string, unread?: boolean }): Promise<void> {
   const account = await openAccount(g)
   const records = await account.inbox({ ...(opts.contact === undefined ? {} : { contact: opts.contact }), ...(opts.unread === true ? { unread: true } : {}) })
+  const gone = opts.unread === true ? [] : await account.vanished(opts.contact === undefined ? {} : { contact: opts.contact })
   const saved = new Map<InboxMessage, string>()
   if (opts.save !== undefined) {
     await mkdir(opts.save, { recursive: true })
@@ -130,12 +133,13 @@ export async function inbox (out: CliOutput, g: Globals, opts: { json?: boolean,
   }
   if (opts.json !== true) await account.markRead(records.filter(r => !r.read).map(r => ({ contact: r.contact, id: r.id })))
   if (opts.json === true) {
-    out.printJson(records.map(r => ({ ...messageJson(r, g.dir), ...(saved.has(r) ? { savedTo: saved.get(r) } : {}) })))
+    out.printJson([...records.map(r => ({ ...messageJson(r, g.dir), ...modeJson(r), ...(saved.has(r) ? { savedTo: saved.get(r) } : {}) })), ...gone.map(vanishedJson)])
     return
   }
-  if (records.length === 0) out.info('no messages yet')
+  if (records.length === 0 && gone.length === 0) out.info('no messages yet')
+  for (const n of gone) out.print(formatVanished(n))
   for (const r of records) {
-    out.print(formatMessage(r))
+    out.print(formatMessage(r) + modeTag(r))
     const target = saved.get(r)
     if (target !== undefined) out.print(`    saved to ${target}`)
   }

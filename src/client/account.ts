@@ -18,12 +18,15 @@ import {
 import { adoptOwnPassport, loadContext, requirePassport, saveContext, type Context } from './context.js'
 import { clockOf, contactsSnapshot, queueRecord, resolveAliases } from './device-records.js'
 import { acquireLock, LOCK_WAIT_MS } from './folder.js'
+import { markReadOrBurn } from './burn.js'
+import { expireDue, type SendMode } from './expiry.js'
+import { listInbox, listVanished, type InboxFilter, type InboxMessage } from './inbox.js'
 import { deleteMessages, readMessages, type MessageRecord } from './mail-store.js'
 import { openConnection, resolveRemote, type Remote, type RemoteOptions } from './remote.js'
 import { checkContent, sendContent, type SendContent } from './send.js'
 import { MailSession, type SyncReport } from './session.js'
 import { FRAME_LIFETIME_MS, type Progress, type SessionOptions } from './session-out.js'
-import { messageKey } from './sync-state.js'
+import { messageKey, type VanishedNote } from './sync-state.js'
 import { watchAccount, type WatchEvent, type AccountWatchOptions } from './watch.js'
 
 export const DEFAULT_RECORD_DELAY_MS = 30_000
@@ -69,25 +72,11 @@ export interface Identity {
 
 export interface ContactInfo { alias: string, passportId: string, sharedKey: string | null, addedAt: number, updatedAt: number }
 
-export type DeliveryStatus = 'delivered' | 'waiting' | 'undeliverable'
-
-export interface InboxMessage extends MessageRecord {
-  /** Sent mail: whether a receipt came back. */
-  status?: DeliveryStatus
-  read: boolean
-}
-
-export interface InboxFilter {
-  /** Only mail with this contact (alias). */
-  contact?: string
-  direction?: 'in' | 'out'
-  /** Only mail sent at or after this time (ms). */
-  since?: number
-  unread?: boolean
-}
-
+export type { DeliveryStatus, InboxFilter, InboxMessage } from './inbox.js'
 export interface OperationOptions { signal?: AbortSignal }
 export interface ProgressOptions extends OperationOptions { onProgress?: (p: Progress) => void }
+/** A send's options: progress and signal, and the TTL and burn-after-reading modes. */
+export interface SendOptions extends ProgressOptions, SendMode {}
 
 function checkContactAlias (alias: string): void {
   const bytes = Buffer.byteLength(alias, 'utf8')
@@ -167,6 +156,7 @@ export class Account {
     try {
       const ctx = await loadContext(this.paths, this.init.password, this.clock, this.device)
       this.device = ctx.device
+      await expireDue(ctx)
       return await fn(ctx)
     } finally {
       await release()
@@ -316,9 +306,9 @@ export class Account {
   // ---- mail -----------------------------------------------------------------------------------
 
   /** Sends text, a body or a file to a contact; the same send retried after a failure sends the same message again, not a new one. */
-  async send (alias: string, content: SendContent, opts: ProgressOptions = {}): Promise<MessageRecord> {
+  async send (alias: string, content: SendContent, opts: SendOptions = {}): Promise<MessageRecord> {
     checkContent(content)
-    return await this.online(opts, async (ctx, session) => await sendContent(ctx, session, alias, content, this.recordDelayMs))
+    return await this.online(opts, async (ctx, session) => await sendContent(ctx, session, alias, content, this.recordDelayMs, { ...(opts.ttl === undefined ? {} : { ttl: opts.ttl }), ...(opts.burn === true ? { burn: true } : {}) }))
   }
 
   /** One exchange with the node (docs/CLIENT.md "What sync does"). DEVICE_REMOVED when this device left the passport. */
@@ -338,38 +328,18 @@ export class Account {
 
   /** Received and sent mail, oldest first. */
   async inbox (filter: InboxFilter = {}): Promise<InboxMessage[]> {
-    return await this.locked(async (ctx) => {
-      const contact = filter.contact === undefined ? undefined : findContact(ctx.state, filter.contact)
-      const records = (await readMessages(ctx.paths))
-        .filter(r => contact === undefined || r.contact === contact.passportId)
-        .filter(r => filter.direction === undefined || r.direction === filter.direction)
-        .filter(r => filter.since === undefined || r.time >= filter.since)
-        .map((r, i) => ({ r, i }))
-        .sort((a, b) => a.r.time - b.r.time || a.i - b.i)
-        .map(({ r }): InboxMessage => {
-          const key = messageKey(r.contact, r.id)
-          const alias = ctx.state.contacts.find(c => c.passportId === r.contact)?.alias ?? r.alias
-          const m: InboxMessage = { ...r, alias, read: r.direction === 'out' || ctx.sync.marks[key]?.read !== undefined }
-          if (r.direction === 'out') {
-            const d = ctx.sync.delivery[key]
-            m.status = d === undefined ? 'waiting' : d.delivered !== null ? 'delivered' : d.failedAt !== null ? 'undeliverable' : 'waiting'
-          }
-          return m
-        })
-      return filter.unread === true ? records.filter(m => !m.read) : records
-    })
+    return await this.locked(async (ctx) => await listInbox(ctx, filter))
   }
 
-  /** Marks received messages read here and, through device sync, on the other devices. */
+  /** Notes of mail that expired (its TTL) or was burnt after its first read, oldest first; their content is gone. */
+  async vanished (filter: InboxFilter = {}): Promise<VanishedNote[]> {
+    return await this.locked(ctx => listVanished(ctx, filter))
+  }
+
+  /** Marks received messages read here and, through device sync, on the other devices; a burn-after-reading message is deleted on all of them. */
   async markRead (messages: ReadonlyArray<{ contact: string, id: string }>): Promise<void> {
     await this.locked(async (ctx) => {
-      const now = ctx.now()
-      for (const { contact, id } of messages) {
-        const m = (ctx.sync.marks[messageKey(contact, id)] ??= {})
-        if (m.read !== undefined) continue
-        m.read = now
-        queueRecord(ctx, { type: 'mark', at: now, contact, id, read: true }, this.recordDelayMs)
-      }
+      await markReadOrBurn(ctx, messages, this.recordDelayMs)
       await saveContext(ctx)
     })
   }

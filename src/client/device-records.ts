@@ -93,6 +93,8 @@ export interface AppliedRecords {
   sent: MessageRecord[]
   /** `${contact}:${id}` marked deleted. */
   deleted: string[]
+  /** Of those, the burn-after-reading messages read on another device. */
+  burnt: string[]
 }
 
 function decodePassport (b64: string, ownId: string): Passport | null {
@@ -141,7 +143,7 @@ function applyRemove (ctx: Context, passportId: string, clock: Clock): boolean {
 
 /** Applies the records of one verified batch written by device `by`. */
 export async function applyRecords (ctx: Context, records: ReadonlyArray<DeviceRecord | { type: 'unknown', raw: unknown }>, by: string): Promise<AppliedRecords> {
-  const out: AppliedRecords = { contactsChanged: false, sent: [], deleted: [] }
+  const out: AppliedRecords = { contactsChanged: false, sent: [], deleted: [], burnt: [] }
   const own = ctx.state.passportId
   // contacts first, so that a sent copy in the same batch finds its contact
   const isContactRecord = (r: { type: string }): boolean => r.type === 'contacts' || r.type === 'contact-added' || r.type === 'contact-removed'
@@ -173,6 +175,8 @@ export async function applyRecords (ctx: Context, records: ReadonlyArray<DeviceR
         if (r.text !== undefined) record.text = r.text
         if (r.body !== undefined) record.body = r.body
         if (r.file !== undefined) record.file = { ...r.file, path: '' }
+        if (r.expiresAt !== undefined) record.expiresAt = r.expiresAt
+        if (r.burn === true) record.burn = true
         out.sent.push(record)
         ctx.sync.delivery[messageKey(r.contact, r.id)] ??= { sentAt: r.time, delivered: null, resentAt: null, failedAt: null, mine: false }
         break
@@ -184,6 +188,10 @@ export async function applyRecords (ctx: Context, records: ReadonlyArray<DeviceR
         if (r.deleted === true && m.deleted === undefined) {
           m.deleted = r.at
           out.deleted.push(key)
+          if (r.burnt === true) {
+            m.burnt = r.at
+            out.burnt.push(key)
+          }
         }
         break
       }

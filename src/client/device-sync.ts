@@ -38,8 +38,9 @@ export type DeviceRecord =
   | { type: 'contact-added', at: number, alias: string, passport: string }
   | { type: 'contact-removed', at: number, passportId: string }
   | { type: 'contacts', at: number, contacts: ContactEntry[], removed: RemovedEntry[] }
-  | { type: 'sent', at: number, contact: string, id: string, time: number, contentType: string, text?: string, body?: string, file?: { id: string, name: string, size: number, sha256: string } }
-  | { type: 'mark', at: number, contact: string, id: string, read?: boolean, deleted?: boolean }
+  | { type: 'sent', at: number, contact: string, id: string, time: number, contentType: string, text?: string, body?: string, file?: { id: string, name: string, size: number, sha256: string }, expiresAt?: number, burn?: true }
+  /** burnt: a burn-after-reading message read on the writing device (deleted with it) */
+  | { type: 'mark', at: number, contact: string, id: string, read?: boolean, deleted?: boolean, burnt?: true }
 
 export interface UnknownRecord { type: 'unknown', raw: unknown }
 
@@ -101,13 +102,18 @@ export function parseRecord (raw: unknown): DeviceRecord | UnknownRecord {
         if (typeof r.text === 'string') out.text = r.text
         if (typeof r.body === 'string') out.body = r.body
         if (f !== undefined) out.file = { id: f.id as string, name: f.name as string, size: f.size as number, sha256: f.sha256 as string }
+        if (isTime(r.expiresAt)) out.expiresAt = r.expiresAt
+        if (r.burn === true) out.burn = true
         return out
       }
       break
     }
     case 'mark':
       if (isHexN(r.contact, 32) && isHexN(r.id, 16) && (r.read === undefined || typeof r.read === 'boolean') && (r.deleted === undefined || typeof r.deleted === 'boolean')) {
-        return { type: r.type, at: r.at, contact: r.contact, id: r.id, ...(r.read === true ? { read: true } : {}), ...(r.deleted === true ? { deleted: true } : {}) }
+        return {
+          type: r.type, at: r.at, contact: r.contact, id: r.id, ...(r.read === true ? { read: true } : {}), ...(r.deleted === true ? { deleted: true } : {}),
+          ...(r.burnt === true && r.deleted === true ? { burnt: true } : {})
+        }
       }
       break
   }

@@ -16,5 +16,8 @@ export { WATCH_FULL_SYNC_MS, type WatchEvent, type AccountWatchOptions } from '.
 export {
   Account, DEFAULT_RECORD_DELAY_MS, DEFAULT_SETTLE_MS,
   type AccountInit, type CreateAccountInit, type ContactInfo, type DeliveryStatus, type Identity, type InboxFilter, type InboxMessage,
-  type OperationOptions, type ProgressOptions
+  type OperationOptions, type ProgressOptions, type SendOptions
 } from './account.js'
+export { TTL_CLASS_OF, ttlClassOf, messageExpiry, type TtlName, type SendMode } from './expiry.js'
+export type { VanishedNote } from './sync-state.js'
+export { Spool, runSpool, spoolPaths, isSpoolable, SPOOL_POLL_MS, type SpoolInit, type SpoolEvent, type SpoolPaths } from './spool.js'

@@ -38,6 +38,10 @@ export interface MessageRecord {
   file?: FileRecord
   /** Other content types: the body, base64. */
   body?: string
+  /** The sender's TTL: the message is deleted then (ms; docs/CLIENT.md "TTL and burn after reading"). */
+  expiresAt?: number
+  /** Burn after reading: deleted on every device of the recipient after its first read. */
+  burn?: true
 }
 
 export async function appendMessage (paths: Paths, record: MessageRecord): Promise<void> {
@@ -86,9 +90,12 @@ function incomingDir (paths: Paths, contact: string, fileId: Uint8Array): string
   return join(paths.incoming, `${contact}-${toHex(fileId)}`)
 }
 
-interface IncomingMeta { name: string, count: number, totalSize: number, sha256: string, time: number }
+interface IncomingMeta { name: string, count: number, totalSize: number, sha256: string, time: number, expiresAt?: number, burn?: true }
 
-async function readMeta (dir: string, fileId: Uint8Array): Promise<(FileDescription & { time: number }) | undefined> {
+/** A received message's TTL and burn flag, as its envelope said. */
+export interface MessageMode { expiresAt?: number, burn?: true }
+
+async function readMeta (dir: string, fileId: Uint8Array): Promise<(FileDescription & { time: number, mode: MessageMode }) | undefined> {
   const raw = await readIfExists(join(dir, 'meta.json'))
   if (raw === undefined) return undefined
   let m: IncomingMeta
@@ -97,19 +104,20 @@ async function readMeta (dir: string, fileId: Uint8Array): Promise<(FileDescript
   } catch (err) {
     throw new AsmtpError('STORE_ERROR', `${dir}/meta.json is not valid JSON`, { cause: err })
   }
-  return { fileId, name: m.name, count: m.count, totalSize: m.totalSize, sha256: fromHex(m.sha256, 32), time: m.time }
+  const mode: MessageMode = { ...(typeof m.expiresAt === 'number' ? { expiresAt: m.expiresAt } : {}), ...(m.burn === true ? { burn: true as const } : {}) }
+  return { fileId, name: m.name, count: m.count, totalSize: m.totalSize, sha256: fromHex(m.sha256, 32), time: m.time, mode }
 }
 
 /**
  * Keeps one received chunk of a contact's file. Throws DECODE_INVALID when it describes the
  * file differently from the chunks already held (a different name, size, count or hash).
  */
-export async function storeChunk (paths: Paths, contact: string, chunk: FileChunk, time: number): Promise<void> {
+export async function storeChunk (paths: Paths, contact: string, chunk: FileChunk, time: number, mode: MessageMode = {}): Promise<void> {
   const dir = incomingDir(paths, contact, chunk.fileId)
   await mkdir(dir, { recursive: true, mode: 0o700 })
   const meta = await readMeta(dir, chunk.fileId)
   if (meta === undefined) {
-    const m: IncomingMeta = { name: chunk.name, count: chunk.count, totalSize: chunk.totalSize, sha256: toHex(chunk.sha256), time }
+    const m: IncomingMeta = { name: chunk.name, count: chunk.count, totalSize: chunk.totalSize, sha256: toHex(chunk.sha256), time, ...mode }
     await writeFileAtomic(join(dir, 'meta.json'), JSON.stringify(m))
   } else if (!sameFile(meta, chunk)) {
     throw new AsmtpError('DECODE_INVALID', `a chunk of file ${toHex(chunk.fileId)} describes it differently from the chunks received before`)
@@ -117,7 +125,7 @@ export async function storeChunk (paths: Paths, contact: string, chunk: FileChun
   await writeFileAtomic(join(dir, `${chunk.index}.chunk`), chunk.data)
 }
 
-export interface CompletedFile { record: FileRecord, time: number }
+export interface CompletedFile { record: FileRecord, time: number, mode: MessageMode }
 
 /** When every chunk of the file is held: joins and checks them, writes files/<id>, and removes the chunks. */
 export async function completeIfReady (paths: Paths, contact: string, fileId: Uint8Array): Promise<CompletedFile | null> {
@@ -136,6 +144,7 @@ export async function completeIfReady (paths: Paths, contact: string, fileId: Ui
   await rm(dir, { recursive: true, force: true })
   return {
     time: meta.time,
+    mode: meta.mode,
     record: { id: toHex(fileId), name: description.name, size: description.totalSize, sha256: toHex(description.sha256), path: rel }
   }
 }

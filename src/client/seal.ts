@@ -11,6 +11,7 @@ import { envelopeHash } from '../envelope/envelope.js'
 import type { EnvelopeMessage } from '../envelope/plaintext.js'
 import { AsmtpError, isAsmtpError } from '../errors.js'
 import { decodeFrame, openFrame, sealFrame } from '../frame/frame.js'
+import type { TtlClass } from '../frame/time.js'
 import type { TopicKeys } from '../topic/index.js'
 
 /** A topic as one side sees it: the keys, our key pair on it, and the only sender accepted on it. */
@@ -27,6 +28,10 @@ export interface SealInit {
   id?: Uint8Array
   /** The send time (ms); it also fixes the frame's hour, so it must be now. */
   time?: number
+  /** The frame's TTL class (covered by the MAC). @default 0, the network's frame lifetime */
+  ttlClass?: TtlClass
+  /** Burn after reading, inside the sealed plaintext. @default false */
+  burn?: boolean
 }
 
 export interface Sealed<T extends SealTopic = SealTopic> {
@@ -38,7 +43,8 @@ export interface Sealed<T extends SealTopic = SealTopic> {
 }
 
 export type OpenResult =
-  | { kind: 'message', message: EnvelopeMessage, hash: Uint8Array }
+  /** `hour` and `ttlClass`: the frame's, authenticated by the envelope's MAC. */
+  | { kind: 'message', message: EnvelopeMessage, hash: Uint8Array, hour: number, ttlClass: TtlClass }
   /** Bytes this device published itself (their hash is in the sent set). */
   | { kind: 'own', hash: Uint8Array }
   /**
@@ -56,7 +62,9 @@ export function sealOnTopic<T extends SealTopic> (topic: T, init: SealInit): Sea
     contentType: init.contentType,
     body: init.body,
     ...(init.id === undefined ? {} : { id: init.id }),
-    ...(init.time === undefined ? {} : { time: init.time })
+    ...(init.time === undefined ? {} : { time: init.time }),
+    ...(init.ttlClass === undefined ? {} : { ttlClass: init.ttlClass }),
+    ...(init.burn === true ? { burn: true } : {})
   })
   return { topic, envelope, hash: envelopeHash(decodeFrame(envelope).envelope) }
 }
@@ -71,8 +79,8 @@ export function openOnTopic (topic: SealTopic, data: Uint8Array, sentHashes: Rea
   }
   if (sentHashes.has(toHex(hash))) return { kind: 'own', hash }
   try {
-    const { opened } = openFrame(data, { recipient: topic.mine, topic: topic.topic, expectedSender: topic.theirs })
-    return { kind: 'message', message: opened.message, hash }
+    const { frame, opened } = openFrame(data, { recipient: topic.mine, topic: topic.topic, expectedSender: topic.theirs })
+    return { kind: 'message', message: opened.message, hash, hour: frame.hour, ttlClass: frame.ttlClass }
   } catch (err) {
     if (isAsmtpError(err)) return { kind: 'rejected', error: err, hash }
     return { kind: 'rejected', error: new AsmtpError('DECODE_INVALID', `envelope could not be opened: ${(err as Error).message}`, { cause: err }), hash }

@@ -13,6 +13,8 @@ import { AsmtpError } from '../errors.js'
 import { findContact, toMailboxContact } from './account-files.js'
 import { mailboxFor, requirePassport, saveContext, type Context } from './context.js'
 import { queueRecord } from './device-records.js'
+import { messageExpiry, trackExpiry, ttlClassOf, type SendMode } from './expiry.js'
+import { frameHour } from '../frame/time.js'
 import type { DeviceRecord } from './device-sync.js'
 import { encodeFileChunk, encodeFileName, FILE_CONTENT_TYPE, splitFile } from './file-chunks.js'
 import { CONFIG_DEFAULTS } from '../config/schema.js'
@@ -58,16 +60,26 @@ function sentRecordOf (r: MessageRecord, at: number): DeviceRecord {
   if (r.text !== undefined) out.text = r.text
   if (r.body !== undefined) out.body = r.body
   if (r.file !== undefined) out.file = { id: r.file.id, name: r.file.name, size: r.file.size, sha256: r.file.sha256 }
+  if (r.expiresAt !== undefined) out.expiresAt = r.expiresAt
+  if (r.burn === true) out.burn = true
   return out
 }
 
+/** The outbox digest: the content's, and with a TTL or burn asked, those too (the same content in another mode is another send). */
+function sendDigest (content: SendContent, mode: SendMode): string {
+  const plain = digestOf(content)
+  return mode.ttl === undefined && mode.burn !== true ? plain : toHex(sha256(new TextEncoder().encode(`${plain}\nttl=${mode.ttl ?? ''}\nburn=${String(mode.burn === true)}`)))
+}
+
 /** Sends under the folder's lock over `session`'s connection; returns the sent copy. */
-export async function sendContent (ctx: Context, session: MailSession, alias: string, content: SendContent, recordDelayMs: number): Promise<MessageRecord> {
+export async function sendContent (ctx: Context, session: MailSession, alias: string, content: SendContent, recordDelayMs: number, mode: SendMode = {}): Promise<MessageRecord> {
   checkContent(content)
+  const ttlClass = ttlClassOf(mode.ttl)
+  const seal = { ...(ttlClass === 0 ? {} : { ttlClass }), ...(mode.burn === true ? { burn: true } : {}) }
   const contact = findContact(ctx.state, alias)
   requirePassport(ctx)
   await session.load()
-  const digest = digestOf(content)
+  const digest = sendDigest(content, mode)
   const retry = (await listOutbox(ctx.paths)).find(e => e.contact === contact.passportId && e.digest === digest && (e.kind === 'message' || e.kind === 'file'))
   await session.out.flushOutbox()
   if (retry !== undefined) {
@@ -79,7 +91,11 @@ export async function sendContent (ctx: Context, session: MailSession, alias: st
   const mailbox = mailboxFor(ctx)
   const mc = toMailboxContact(contact)
   const time = Date.now()
-  const base = { v: 1 as const, direction: 'out' as const, alias: contact.alias, contact: contact.passportId, time, at: Date.now() }
+  const expiresAt = messageExpiry(frameHour(time), ttlClass)
+  const base = {
+    v: 1 as const, direction: 'out' as const, alias: contact.alias, contact: contact.passportId, time, at: Date.now(),
+    ...(expiresAt === undefined ? {} : { expiresAt }), ...(mode.burn === true ? { burn: true as const } : {})
+  }
   let record: MessageRecord
   let publish: () => Promise<void>
   if ('file' in content) {
@@ -89,7 +105,7 @@ export async function sendContent (ctx: Context, session: MailSession, alias: st
     const id = toHex(first.fileId)
     const entry = await session.out.sendBatches('file', id, contact.passportId, digest, async (append) => {
       for (let i = 0; i < chunks.length; i += FILE_BATCH) {
-        await append(chunks.slice(i, i + FILE_BATCH).map(chunk => mailbox.sealMessage(mc, { contentType: FILE_CONTENT_TYPE, body: encodeFileChunk(chunk), time })))
+        await append(chunks.slice(i, i + FILE_BATCH).map(chunk => mailbox.sealMessage(mc, { contentType: FILE_CONTENT_TYPE, body: encodeFileChunk(chunk), time, ...seal })))
       }
     })
     record = { ...base, id, contentType: FILE_CONTENT_TYPE, file: await keepSentFile(ctx.paths, first, content.file.data) }
@@ -98,7 +114,7 @@ export async function sendContent (ctx: Context, session: MailSession, alias: st
     const id = new Uint8Array(randomBytes(MESSAGE_ID_BYTES))
     const contentType = 'text' in content ? TEXT_CONTENT_TYPE : content.contentType
     const body = 'text' in content ? new TextEncoder().encode(content.text) : content.body
-    const sealed = mailbox.sealMessage(mc, { contentType, body, time, id })
+    const sealed = mailbox.sealMessage(mc, { contentType, body, time, id, ...seal })
     const entry = await session.out.stage('message', toHex(id), contact.passportId, digest, [sealed])
     record = { ...base, id: toHex(id), contentType }
     if ('text' in content) record.text = content.text
@@ -106,6 +122,7 @@ export async function sendContent (ctx: Context, session: MailSession, alias: st
     publish = async () => { await session.out.publishEntry(entry) }
   }
   await appendMessage(ctx.paths, record)
+  trackExpiry(ctx, record)
   ctx.sync.delivery[messageKey(record.contact, record.id)] = { sentAt: ctx.now(), delivered: null, resentAt: null, failedAt: null, mine: true }
   queueRecord(ctx, sentRecordOf(record, ctx.now()), recordDelayMs)
   await saveContext(ctx)

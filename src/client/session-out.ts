@@ -21,6 +21,7 @@ import { encodeReceipt, MAX_RECEIPT_IDS, RECEIPT_CONTENT_TYPE } from './receipts
 import { sealOnTopic, type Sealed } from './seal.js'
 import { selfTopics } from './self-topic.js'
 import { messageKey } from './sync-state.js'
+import { vanishMessages } from './vanished.js'
 
 /** The network's default frame lifetime (DESIGN.md "What travels"): mail unconfirmed for half of it is sent again. */
 export const FRAME_LIFETIME_MS = 14 * 24 * 3600_000
@@ -188,6 +189,8 @@ export class Publisher {
     for (const [key, d] of overdue) {
       const record = records.get(key)
       const contact = this.ctx.state.contacts.find(c => c.passportId === record?.contact)
+      // a message with a TTL is not sent again: a new frame would outlive the TTL the sender chose
+      if (record?.expiresAt !== undefined) continue
       if (record === undefined || contact === undefined || d.resentAt !== null) {
         d.failedAt = now
         if (record !== undefined) this.report.undeliverable.push(record)
@@ -201,13 +204,13 @@ export class Publisher {
         const entry = await this.sendBatches('file', `${record.id}-resend`, contact.passportId, '', async (append) => {
           const chunks = splitFile({ name: record.file?.name ?? 'file', data, fileId: id })
           for (let i = 0; i < chunks.length; i += FILE_BATCH) {
-            await append(chunks.slice(i, i + FILE_BATCH).map(chunk => mailbox.sealMessage(mc, { contentType: FILE_CONTENT_TYPE, body: encodeFileChunk(chunk) })))
+            await append(chunks.slice(i, i + FILE_BATCH).map(chunk => mailbox.sealMessage(mc, { contentType: FILE_CONTENT_TYPE, body: encodeFileChunk(chunk), ...(record.burn === true ? { burn: true } : {}) })))
           }
         })
         await this.publishEntry(entry)
       } else {
         const body = record.text !== undefined ? new TextEncoder().encode(record.text) : new Uint8Array(Buffer.from(record.body ?? '', 'base64'))
-        await this.sendSealed('message', `${record.id}-resend`, contact.passportId, null, [mailbox.sealMessage(mc, { contentType: record.contentType, body, id })])
+        await this.sendSealed('message', `${record.id}-resend`, contact.passportId, null, [mailbox.sealMessage(mc, { contentType: record.contentType, body, id, ...(record.burn === true ? { burn: true } : {}) })])
       }
       d.resentAt = now
       this.report.resent.push(key)
@@ -215,8 +218,10 @@ export class Publisher {
     }
   }
 
-  /** Removes messages (`${contact}:${id}`) from the local mailbox. */
-  async deleteLocal (keys: readonly string[]): Promise<void> {
+  /** Removes messages (`${contact}:${id}`) from the local mailbox; those in `burnt` leave a note that they were burnt. */
+  async deleteLocal (keys: readonly string[], burnt: readonly string[] = []): Promise<void> {
+    const at = this.ctx.now()
+    await vanishMessages(this.ctx, new Map(burnt.map(k => [k, { reason: 'burnt' as const, at }])))
     await deleteMessages(this.ctx.paths, new Set(keys))
   }
 }

@@ -14,8 +14,9 @@ import { loadContactPassport, saveContactPassport, toMailboxContact, type Contac
 import { adoptOwnPassport, mailboxFor, requirePassport, saveContext, type Context } from './context.js'
 import { adoptContactPassport, applyRecords, queueReceipt } from './device-records.js'
 import { decodeDeviceSyncBatch, DEVICE_SYNC_CONTENT_TYPE, verifyDeviceSyncBatch } from './device-sync.js'
+import { receivedMode, trackExpiry } from './expiry.js'
 import { decodeFileChunk, FILE_CONTENT_TYPE } from './file-chunks.js'
-import { appendMessage, completeIfReady, discardIncoming, readMessages, readSentHashes, storeChunk, type MessageRecord } from './mail-store.js'
+import { appendMessage, completeIfReady, discardIncoming, readMessages, readSentHashes, storeChunk, type MessageMode, type MessageRecord } from './mail-store.js'
 import type { ContactTopic, Mailbox } from './mailbox.js'
 import { applyPassportUpdate, PASSPORT_UPDATE_CONTENT_TYPE } from './passport-update.js'
 import { decodeReceipt, RECEIPT_CONTENT_TYPE } from './receipts.js'
@@ -283,6 +284,7 @@ export class MailSession {
     }
     const { contact } = entry
     const { message } = result
+    const mode = receivedMode(result)
     try {
       switch (message.contentType) {
         case PASSPORT_UPDATE_CONTENT_TYPE:
@@ -298,12 +300,12 @@ export class MailSession {
             this.ack(contact, fileId)
             return
           }
-          await storeChunk(this.ctx.paths, contact.passportId, chunk, message.time)
+          await storeChunk(this.ctx.paths, contact.passportId, chunk, message.time, mode)
           touched.add(fileId)
           return
         }
         default:
-          await this.storeMessage(contact, message)
+          await this.storeMessage(contact, message, mode)
       }
     } catch (err) {
       if (!isAsmtpError(err)) throw err
@@ -345,22 +347,23 @@ export class MailSession {
         const k = `out:${messageKey(r.contact, r.id)}`
         if (this.seen.has(k)) continue
         await appendMessage(this.ctx.paths, r)
+        trackExpiry(this.ctx, r)
         this.seen.add(k)
         this.report.sentElsewhere.push(r)
       }
-      if (applied.deleted.length > 0) await this.out.deleteLocal(applied.deleted)
+      if (applied.deleted.length > 0) await this.out.deleteLocal(applied.deleted, applied.burnt)
     } catch (err) {
       if (!isAsmtpError(err)) throw err
       this.reject('your other devices', err)
     }
   }
 
-  private async storeMessage (contact: ContactRecord, message: EnvelopeMessage): Promise<void> {
+  private async storeMessage (contact: ContactRecord, message: EnvelopeMessage, mode: MessageMode): Promise<void> {
     const id = toHex(message.id)
     this.ack(contact, id)
     if (this.seen.has(`in:${messageKey(contact.passportId, id)}`)) return
     const record: MessageRecord = {
-      v: 1, direction: 'in', alias: contact.alias, contact: contact.passportId, id, time: message.time, at: Date.now(), contentType: message.contentType
+      v: 1, direction: 'in', alias: contact.alias, contact: contact.passportId, id, time: message.time, at: Date.now(), contentType: message.contentType, ...mode
     }
     if (message.contentType === TEXT_CONTENT_TYPE) record.text = new TextDecoder().decode(message.body)
     else record.body = Buffer.from(message.body).toString('base64')
@@ -369,6 +372,7 @@ export class MailSession {
 
   private async keep (record: MessageRecord): Promise<void> {
     await appendMessage(this.ctx.paths, record)
+    trackExpiry(this.ctx, record)
     this.seen.add(`in:${messageKey(record.contact, record.id)}`)
     this.report.received.push(record)
   }
@@ -380,7 +384,7 @@ export class MailSession {
       if (done === null) return
       this.ack(contact, fileIdHex)
       await this.keep({
-        v: 1, direction: 'in', alias: contact.alias, contact: contact.passportId, id: fileIdHex, time: done.time, at: Date.now(), contentType: FILE_CONTENT_TYPE, file: done.record
+        v: 1, direction: 'in', alias: contact.alias, contact: contact.passportId, id: fileIdHex, time: done.time, at: Date.now(), contentType: FILE_CONTENT_TYPE, file: done.record, ...done.mode
       })
     } catch (err) {
       if (!isAsmtpError(err)) throw err

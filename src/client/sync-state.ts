@@ -14,6 +14,21 @@ export const SYNC_STATE_VERSION = 1
 /** Applied batch ids remembered (replays older than that are still harmless: every record is idempotent). */
 export const MAX_REMEMBERED_BATCHES = 10_000
 export const MAX_UNKNOWN_RECORDS = 1000
+/** Notes kept of messages that expired or were burnt (inbox shows them); the oldest go first. */
+export const MAX_VANISHED_NOTES = 1000
+
+/** What inbox says about a message that is gone: it expired (its TTL), or it was burnt after its first read. */
+export interface VanishedNote {
+  contact: string
+  id: string
+  alias: string
+  direction: 'in' | 'out'
+  /** The message's send time, when this device held it. */
+  time: number | null
+  reason: 'expired' | 'burnt'
+  /** When it expired, or when it was read (ms). */
+  at: number
+}
 
 export interface Delivery {
   /** When it was first sent (ms, account clock). */
@@ -36,11 +51,14 @@ export interface SyncStateFile {
   /** `${contact}:${message id}` -> delivery of a message this passport sent. */
   delivery: Record<string, Delivery>
   /** `${contact}:${message id}` -> marks. */
-  marks: Record<string, { read?: number, deleted?: number }>
+  marks: Record<string, { read?: number, deleted?: number, burnt?: number }>
+  /** `${contact}:${message id}` -> when the message's TTL ends (ms): the messages expiry.ts deletes. */
+  expiries: Record<string, number>
+  vanished: VanishedNote[]
 }
 
 export function emptySyncState (): SyncStateFile {
-  return { version: SYNC_STATE_VERSION, pendingRecords: [], pendingReceipts: [], removed: {}, batches: [], unknown: [], delivery: {}, marks: {} }
+  return { version: SYNC_STATE_VERSION, pendingRecords: [], pendingReceipts: [], removed: {}, batches: [], unknown: [], delivery: {}, marks: {}, expiries: {}, vanished: [] }
 }
 
 export async function loadSyncState (paths: Paths): Promise<SyncStateFile> {
@@ -59,6 +77,7 @@ export async function loadSyncState (paths: Paths): Promise<SyncStateFile> {
 export async function saveSyncState (paths: Paths, s: SyncStateFile): Promise<void> {
   if (s.batches.length > MAX_REMEMBERED_BATCHES) s.batches = s.batches.slice(-MAX_REMEMBERED_BATCHES)
   if (s.unknown.length > MAX_UNKNOWN_RECORDS) s.unknown = s.unknown.slice(-MAX_UNKNOWN_RECORDS)
+  if (s.vanished.length > MAX_VANISHED_NOTES) s.vanished = s.vanished.slice(-MAX_VANISHED_NOTES)
   await writeFileAtomic(paths.syncState, JSON.stringify(s) + '\n')
 }
 

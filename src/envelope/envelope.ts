@@ -35,6 +35,8 @@ export interface SealEnvelopeInit extends EnvelopeMacHeader {
   id?: Uint8Array
   /** Milliseconds since the Unix epoch; `Date.now()` by default. */
   time?: number
+  /** Burn after reading (plaintext version 0x02). @default false */
+  burn?: boolean
   /** A fixed ephemeral key, for test vectors only. */
   ephemeral?: X25519KeyPair
 }
@@ -65,7 +67,8 @@ export function sealEnvelope (init: SealEnvelopeInit): Uint8Array {
     id: init.id ?? randomBytes(MESSAGE_ID_BYTES),
     time: init.time ?? Date.now(),
     contentType: init.contentType,
-    body: init.body
+    body: init.body,
+    ...(init.burn === true ? { burn: true } : {})
   })
   const size = plaintext.length + ENVELOPE_OVERHEAD_BYTES
   const wire = new Uint8Array(size)

@@ -7,7 +7,8 @@ export {
 export { verifyEnvelopeMac, envelopeMac, ENVELOPE_MAC_LABEL, type EnvelopeMacHeader } from './mac.js'
 export {
   bucketFor, maxBodyBytes, ENVELOPE_BUCKETS, MAX_ENVELOPE_BYTES, ENVELOPE_OVERHEAD_BYTES, ENVELOPE_MAC_BYTES,
-  MESSAGE_ID_BYTES, MAX_CONTENT_TYPE_BYTES, type EnvelopeMessage
+  MESSAGE_ID_BYTES, MAX_CONTENT_TYPE_BYTES, PLAINTEXT_VERSION, PLAINTEXT_VERSION_FLAGS, PLAINTEXT_FLAG_BURN,
+  encodePlaintext, decodePlaintext, type EnvelopeMessage
 } from './plaintext.js'
 export {
   sealNoiseX, openNoiseX, NOISE_X_PROTOCOL_NAME, NOISE_MAX_MESSAGE_BYTES, NOISE_X_OVERHEAD_BYTES, NOISE_X_MAX_PAYLOAD_BYTES,

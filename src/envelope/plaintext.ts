@@ -5,6 +5,11 @@
  *   content type length u8 ‖ content type (UTF-8, 1..255 bytes) ‖ body length u32 BE ‖ body ‖
  *   zero padding up to the bucket's plaintext size (bucket - 129 bytes)
  *
+ * Version 0x02 is the same but for the time field, which it splits into flags u8 ‖ time u56 BE
+ * (the top byte of a v1 time is always zero), so both versions hold the same body sizes. Flag
+ * bit 0 is "burn after reading"; other bits are reserved and refused. Messages without flags are
+ * written as version 0x01, which every client reads.
+ *
  * The smallest bucket of 1, 4, 16 or 64 KiB that fits is used, so sizes leak little.
  */
 import { AsmtpError } from '../errors.js'
@@ -18,6 +23,13 @@ export const ENVELOPE_MAC_BYTES = 32
 /** Wire size minus padded plaintext size: version (1) + Noise X overhead (96) + MAC (32). */
 export const ENVELOPE_OVERHEAD_BYTES = ENVELOPE_VERSION_BYTES + NOISE_X_OVERHEAD_BYTES + ENVELOPE_MAC_BYTES
 export const PLAINTEXT_VERSION = 0x01
+/** The version with a flags byte in the top byte of the time field. */
+export const PLAINTEXT_VERSION_FLAGS = 0x02
+/** Flag bit: the recipient deletes the message on all its devices after the first read. */
+export const PLAINTEXT_FLAG_BURN = 0x01
+const KNOWN_FLAGS = PLAINTEXT_FLAG_BURN
+/** The largest time a version 0x02 plaintext holds (2^56 - 1 ms, about 2.3 million years). */
+const MAX_FLAGGED_TIME = 2n ** 56n - 1n
 export const MESSAGE_ID_BYTES = 16
 export const MAX_CONTENT_TYPE_BYTES = 255
 /** version + id + time + content type length + body length. */
@@ -35,6 +47,8 @@ export interface EnvelopeMessage {
   time: number
   contentType: string
   body: Uint8Array
+  /** Burn after reading (version 0x02, flag bit 0); absent or false: version 0x01. */
+  burn?: boolean
 }
 
 /** Wire size of the smallest bucket whose plaintext holds `plaintextLength` bytes. Throws ENVELOPE_BODY_TOO_LARGE. */
@@ -68,10 +82,12 @@ export function encodePlaintext (message: EnvelopeMessage): Uint8Array {
   const out = new Uint8Array(bucketFor(unpadded) - ENVELOPE_OVERHEAD_BYTES)
   const view = new DataView(out.buffer)
   let at = 0
-  out[at++] = PLAINTEXT_VERSION
+  const flags = message.burn === true ? PLAINTEXT_FLAG_BURN : 0
+  out[at++] = flags === 0 ? PLAINTEXT_VERSION : PLAINTEXT_VERSION_FLAGS
   out.set(id, at)
   at += MESSAGE_ID_BYTES
   view.setBigUint64(at, BigInt(time))
+  out[at] = flags
   at += 8
   out[at++] = ct.length
   out.set(ct, at)
@@ -91,14 +107,22 @@ export function decodePlaintext (plaintext: Uint8Array): EnvelopeMessage {
   if (plaintext.length < FIXED_HEADER_BYTES + 1) {
     throw new AsmtpError('ENVELOPE_BAD_SIZE', `envelope plaintext of ${plaintext.length} bytes is shorter than its header`)
   }
-  if (plaintext[0] !== PLAINTEXT_VERSION) {
-    throw new AsmtpError('ENVELOPE_BAD_VERSION', `envelope plaintext version ${plaintext[0]} is not ${PLAINTEXT_VERSION}`)
+  const version = plaintext[0]
+  if (version !== PLAINTEXT_VERSION && version !== PLAINTEXT_VERSION_FLAGS) {
+    throw new AsmtpError('ENVELOPE_BAD_VERSION', `envelope plaintext version ${version} is not ${PLAINTEXT_VERSION} or ${PLAINTEXT_VERSION_FLAGS}`)
   }
   const view = new DataView(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength)
   let at = 1
   const id = plaintext.slice(at, at + MESSAGE_ID_BYTES)
   at += MESSAGE_ID_BYTES
-  const time = view.getBigUint64(at)
+  let flags = 0
+  let time = view.getBigUint64(at)
+  if (version === PLAINTEXT_VERSION_FLAGS) {
+    flags = view.getUint8(at)
+    time &= MAX_FLAGGED_TIME
+    if ((flags & ~KNOWN_FLAGS) !== 0) throw new AsmtpError('DECODE_INVALID', `envelope flags 0x${flags.toString(16)} name a flag this version does not know`)
+    if (flags === 0) throw new AsmtpError('DECODE_INVALID', 'envelope plaintext version 2 without a flag (flagless messages are version 1)')
+  }
   at += 8
   if (time > BigInt(Number.MAX_SAFE_INTEGER)) throw new AsmtpError('DECODE_INVALID', `envelope time ${time} is out of range`)
   const ctLength = view.getUint8(at++)
@@ -123,5 +147,7 @@ export function decodePlaintext (plaintext: Uint8Array): EnvelopeMessage {
   if (Buffer.compare(padding, ZEROS.subarray(0, padding.length)) !== 0) {
     throw new AsmtpError('ENVELOPE_BAD_PADDING', 'envelope padding is not all zero')
   }
-  return { id, time: Number(time), contentType, body }
+  const message: EnvelopeMessage = { id, time: Number(time), contentType, body }
+  if ((flags & PLAINTEXT_FLAG_BURN) !== 0) message.burn = true
+  return message
 }

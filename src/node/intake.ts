@@ -135,7 +135,7 @@ export class Intake {
     const topic = topicHint ?? this.match(frame, bucket)
     const expiresAt = frameExpiresAt(frame.hour, frame.ttlClass, this.init.frameLifetimeMs)
     const r = await this.init.store().putFrame(
-      { hash, bucket, hour: frame.hour, expiresAt, frame: data },
+      { hash, bucket, hour: frame.hour, expiresAt, frame: data, dropAtExpiry: frame.ttlClass !== 0 },
       { bucketQuotaBytes: this.bucketQuotaBytes(), ...(topic === undefined ? {} : { topic }) }
     )
     if (!r.stored) return r.seq === undefined ? { result: 'duplicate', hash } : { result: 'duplicate', hash, seq: r.seq }

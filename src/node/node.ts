@@ -196,7 +196,8 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
           hourDigests: async (bucket, from, to) => await this.db.hourDigests(bucket, from, to),
           inventory: async (bucket, o) => await this.db.inventory(bucket, o),
           getFrames: async (hashes) => await this.db.getFrames(hashes)
-        }
+        },
+        ...(this.init.now === undefined ? {} : { now: this.init.now })
       })
       await libp2p.handle(CATCHUP_PROTOCOL, (stream, connection) => {
         void responder.handle(stream, connection).catch((err: Error) => { log('catch-up answer: %s', err.message) })

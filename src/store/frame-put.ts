@@ -98,6 +98,7 @@ class Evictor {
 function assertRecord (rec: FrameRecord, opts: PutFrameOptions): void {
   if (typeof rec !== 'object' || rec === null) throw new TypeError('rec must be a FrameRecord')
   if (typeof opts !== 'object' || opts === null) throw new TypeError('opts must be PutFrameOptions')
+  if (rec.dropAtExpiry !== undefined && typeof rec.dropAtExpiry !== 'boolean') throw new TypeError('dropAtExpiry must be a boolean')
   assertLength(rec.hash, FRAME_HASH_BYTES, 'hash')
   assertInteger(rec.bucket, MAX_BUCKET, 'bucket')
   assertInteger(rec.hour, MAX_HOUR, 'hour')
@@ -189,7 +190,7 @@ export class FramePuts {
       }
       ops.push(
         { type: 'put', key: rec.hash, value: encodeExpiresAt(rec.expiresAt), sublevel: db.seen },
-        { type: 'put', key: expiryKey(rec.expiresAt, EXPIRY_KIND.network, rec.hash), value: EXPIRY_VALUE, sublevel: db.expiry }
+        { type: 'put', key: expiryKey(rec.expiresAt, rec.dropAtExpiry === true ? EXPIRY_KIND.ttl : EXPIRY_KIND.network, rec.hash), value: EXPIRY_VALUE, sublevel: db.expiry }
       )
       s.filter.add(rec.hash)
       known.set(key, { seen: rec.expiresAt > now, header: undefined })

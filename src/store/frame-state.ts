@@ -24,6 +24,11 @@ export interface FrameRecord {
   expiresAt: number
   /** the frame bytes, opaque to the store */
   frame: Uint8Array
+  /**
+   * The sender chose a TTL (ttl class 1..3): at `expiresAt` the frame goes even when it is
+   * matched and no device fetched it (docs/STORAGE.md "Sweep"). @default false
+   */
+  dropAtExpiry?: boolean
 }
 
 export interface FrameStateInit {

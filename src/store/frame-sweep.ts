@@ -1,7 +1,7 @@
 /**
  * The sweep and the fetched cursors (docs/STORAGE.md, "Sweep"). The expiry index holds, per
  * frame, its network expiry (the seen entry goes; a relayed-only frame goes; a matched frame
- * leaves the inventory) and, once matched, the end of its retention (it goes when every device
+ * leaves the inventory, unless its sender chose a TTL: then it goes too, fetched or not) and, once matched, the end of its retention (it goes when every device
  * fetched it, and is otherwise parked in `unfetched` until markFetched passes its seq).
  * deleteExpired walks the index in batches of EXPIRY_SWEEP_BATCH entries, each batch atomic and
  * under the write lock, so writers are never held up for long.
@@ -70,14 +70,17 @@ export class FrameSweep {
       const key = hashKey(e.hash)
       ops.push({ type: 'del', key: e.key, sublevel: db.expiry })
       const header = headers.get(key)
-      if (e.kind === EXPIRY_KIND.network) {
+      if (e.kind === EXPIRY_KIND.network || e.kind === EXPIRY_KIND.ttl) {
         if (seen.get(key) === e.time) {
           ops.push({ type: 'del', key: e.hash, sublevel: db.seen })
           seen.set(key, undefined)
           seenRemoved++
         }
         if (header === undefined || header.expiresAt !== e.time) continue
-        if (header.matches.length > 0) {
+        if (e.kind === EXPIRY_KIND.ttl) {
+          // the sender's TTL: gone now, even unfetched (a retention entry of this batch may have parked it)
+          for (const m of header.matches) ops.push({ type: 'del', key: matchedKey(m.topic, m.seq), sublevel: db.unfetched })
+        } else if (header.matches.length > 0) {
           ops.push({ type: 'del', key: inventoryKey(header.bucket, header.hour, e.hash), sublevel: db.inventory })
           continue
         }

@@ -46,7 +46,9 @@ export const EXPIRY_KIND = {
   /** the frame's network expiry: its seen entry goes; a relayed-only frame goes; a matched one leaves the inventory */
   network: 0,
   /** the end of a matched frame's retention: it goes once every device fetched it */
-  retention: 1
+  retention: 1,
+  /** the network expiry of a frame whose sender chose a TTL: it goes, matched, fetched or not */
+  ttl: 2
 } as const
 export type ExpiryKind = typeof EXPIRY_KIND[keyof typeof EXPIRY_KIND]
 
@@ -145,7 +147,7 @@ export function parseExpiryKey (key: Uint8Array): { time: number, kind: ExpiryKi
   const v = view(key)
   const time = v.getBigUint64(0)
   const kind = v.getUint8(8)
-  if (time > BigInt(Number.MAX_SAFE_INTEGER) || (kind !== EXPIRY_KIND.network && kind !== EXPIRY_KIND.retention)) {
+  if (time > BigInt(Number.MAX_SAFE_INTEGER) || (kind !== EXPIRY_KIND.network && kind !== EXPIRY_KIND.retention && kind !== EXPIRY_KIND.ttl)) {
     throw new AsmtpError('STORE_ERROR', `corrupt store: expiry key ${toHex(key)} has an impossible time or kind`)
   }
   return { time: Number(time), kind, hash: plainBytes(key).slice(9) }

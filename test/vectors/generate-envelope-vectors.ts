@@ -92,13 +92,14 @@ function pattern (seed: string, length: number): Uint8Array {
 
 const REPEAT = 'asmtp: mail without a central server. '
 const TIME = 1767225600000n // 2026-01-01T00:00:00Z
-const cases: Array<{ note: string, contentType: string, body?: string, bodyLength?: number }> = [
+const cases: Array<{ note: string, contentType: string, body?: string, bodyLength?: number, burn?: boolean }> = [
   { note: 'short text in the 1 KiB bucket', contentType: 'text/plain; charset=utf-8', body: 'Hello Bob,\nthe envelope works.\n' },
   { note: 'empty body', contentType: 'application/octet-stream', body: '' },
   { note: 'largest body in the 1 KiB bucket (1024 - 129 - 30 - 10)', contentType: 'text/plain', bodyLength: 1024 - OVERHEAD - HEADER - 10 },
   { note: 'one byte more moves to the 4 KiB bucket', contentType: 'text/plain', bodyLength: 1024 - OVERHEAD - HEADER - 10 + 1 },
   { note: '16 KiB bucket', contentType: 'application/asmtp-passport', bodyLength: 10000 },
-  { note: 'largest body of all (65536 - 129 - 30 - 24)', contentType: 'application/octet-stream', bodyLength: 65536 - OVERHEAD - HEADER - 24 }
+  { note: 'largest body of all (65536 - 129 - 30 - 24)', contentType: 'application/octet-stream', bodyLength: 65536 - OVERHEAD - HEADER - 24 },
+  { note: 'burn after reading: plaintext version 0x02, flags 0x01 in the top byte of the time field', contentType: 'text/plain; charset=utf-8', body: 'read me once', burn: true }
 ]
 
 function generate (): unknown {
@@ -107,7 +108,9 @@ function generate (): unknown {
     const ephemeral = key(`ephemeral ${i}`)
     const id = label(`message id ${i}`).slice(0, 16)
     const time = TIME + BigInt(i)
-    const p: Plain = { id, time, contentType: utf8(c.contentType), body }
+    const p: Plain = c.burn === true
+      ? { id, time: (0x01n << 56n) | time, contentType: utf8(c.contentType), body, version: 2 }
+      : { id, time, contentType: utf8(c.contentType), body }
     const wire = seal(p, ephemeral, topic, topic, 2, { hour: HOUR + i, ttlClass: i % 4 })
     return {
       note: c.note,
@@ -119,6 +122,7 @@ function generate (): unknown {
       hour: HOUR + i,
       ttlClass: i % 4,
       ...(c.body !== undefined ? { body: hex(body) } : { bodyRepeat: REPEAT, bodyLength: body.length }),
+      ...(c.burn === true ? { burn: true } : {}),
       wire: hex(wire),
       hash: hex(sha256(wire))
     }
@@ -165,7 +169,9 @@ function generate (): unknown {
     { note: 'crafted plaintext: last padding byte 0x01', stage: 'open', code: 'ENVELOPE_BAD_PADDING', ...open, wire: hex(seal({ ...base, lastPaddingByte: 1 }, ephemeral)) },
     { note: 'crafted plaintext: body length 1000 runs past the 895-byte plaintext', stage: 'open', code: 'ENVELOPE_BAD_SIZE', ...open, wire: hex(seal({ ...base, bodyLength: 1000 }, ephemeral)) },
     { note: 'crafted plaintext: body length 0xffffffff', stage: 'open', code: 'ENVELOPE_BAD_SIZE', ...open, wire: hex(seal({ ...base, bodyLength: 0xffffffff }, ephemeral)) },
-    { note: 'crafted plaintext: version 0x02', stage: 'open', code: 'ENVELOPE_BAD_VERSION', ...open, wire: hex(seal({ ...base, version: 2 }, ephemeral)) },
+    { note: 'crafted plaintext: version 0x03', stage: 'open', code: 'ENVELOPE_BAD_VERSION', ...open, wire: hex(seal({ ...base, version: 3 }, ephemeral)) },
+    { note: 'crafted plaintext: version 0x02 (flags) with no flag set', stage: 'open', code: 'DECODE_INVALID', ...open, wire: hex(seal({ ...base, version: 2 }, ephemeral)) },
+    { note: 'crafted plaintext: version 0x02 with flag bit 1, which no version knows', stage: 'open', code: 'DECODE_INVALID', ...open, wire: hex(seal({ ...base, version: 2, time: (0x03n << 56n) | base.time }, ephemeral)) },
     { note: 'crafted plaintext: empty content type', stage: 'open', code: 'DECODE_INVALID', ...open, wire: hex(seal({ ...base, contentType: new Uint8Array(0) }, ephemeral)) },
     { note: 'crafted plaintext: content type 0xff is not UTF-8', stage: 'open', code: 'DECODE_INVALID', ...open, wire: hex(seal({ ...base, contentType: new Uint8Array([0xff]) }, ephemeral)) },
     { note: 'crafted plaintext: time 2^53 ms is past Number.MAX_SAFE_INTEGER', stage: 'open', code: 'DECODE_INVALID', ...open, wire: hex(seal({ ...base, time: 2n ** 53n }, ephemeral)) }

@@ -66,5 +66,5 @@ export interface CatchupSource {
   /** hashes ordered by (hour, hash), those after `after` only, at most `limit` */
   inventory: (bucket: number, o: { fromHour: number, toHour: number, after?: { hour: number, hash: Uint8Array }, limit: number }) => Promise<{ items: Array<{ hour: number, hash: Uint8Array }>, more: boolean }>
   /** aligned with `hashes`; undefined where the frame is not held */
-  getFrames: (hashes: Uint8Array[]) => Promise<Array<{ frame: Uint8Array } | undefined>>
+  getFrames: (hashes: Uint8Array[]) => Promise<Array<{ frame: Uint8Array, expiresAt?: number } | undefined>>
 }

@@ -59,6 +59,7 @@ function isEndOfStream (err: unknown): boolean {
 
 export function createCatchupResponder (init: CatchupResponderInit): CatchupResponder {
   const source = init.source
+  const now = init.now ?? Date.now
   const budget = new ByteBudget({ bytesPerMinute: init.budgetBytesPerMinute ?? DEFAULT_BUDGET_BYTES_PER_MINUTE, now: init.now })
   const maxConcurrent = init.maxConcurrent ?? DEFAULT_MAX_CONCURRENT
   const timeoutMs = init.timeoutMs ?? DEFAULT_RESPONDER_TIMEOUT_MS
@@ -112,7 +113,9 @@ export function createCatchupResponder (init: CatchupResponderInit): CatchupResp
       const asked = req.hashes.slice(start, start + GET_FRAMES_CHUNK)
       const held = await source.getFrames(asked)
       for (let i = 0; i < asked.length; i++) {
-        const frame = held[i]?.frame
+        const rec = held[i]
+        // a matched frame stays held past its network expiry; nobody else may have it after that
+        const frame = rec !== undefined && (rec.expiresAt === undefined || rec.expiresAt > now()) ? rec.frame : undefined
         if (frame !== undefined && frame.length > 0 && frame.length <= MAX_FRAME_BYTES && equalBytes(sha256(frame), asked[i])) {
           if (size + 4 + frame.length > cap) break fill
           frames.push(frame)
