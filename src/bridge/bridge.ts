@@ -15,7 +15,7 @@ import { appendLine, readIfExists } from '../client/folder.js'
 import { resolveRecipient } from './address.js'
 import { Maildir } from './maildir.js'
 import { MailIndex } from './mail-index.js'
-import { isBridgeMail, MAIL_CONTENT_TYPE, MAIL_FILE_NAME, MAIL_INLINE_MAX_BYTES, parseMail, renderMail, type MailSource, type ParsedMail } from './mime.js'
+import { isBridgeMail, MAIL_CONTENT_TYPE, MAIL_FILE_NAME, MAIL_INLINE_MAX_BYTES, parseMail, readHeaders, renderMail, type MailSource, type ParsedMail } from './mime.js'
 import { mailJson, type MailJson } from './mail-json.js'
 import { bridgeDir } from './secrets.js'
 
@@ -269,10 +269,12 @@ export class MailBridge {
   /**
    * Sends a whole RFC 5322 mail (SMTP submission) to one contact: in one envelope of content
    * type message/rfc822 when it fits, else as the file MAIL_FILE_NAME in chunks. The same mail
-   * submitted again to the same contact (a client retrying after a temporary error) is not sent twice.
+   * (the same Message-ID, or without one the same bytes) submitted again to the same contact (a
+   * client retrying after a temporary error) is not sent twice.
    */
   async sendMail (contact: ContactInfo, raw: Uint8Array, opts: { signal?: AbortSignal } = {}): Promise<string> {
-    const digest = `${createHash('sha256').update(raw).digest('hex')}:${contact.passportId}`
+    const messageId = readHeaders(raw).get('message-id')
+    const digest = `${createHash('sha256').update(messageId === undefined ? raw : `message-id\n${messageId}`).digest('hex')}:${contact.passportId}`
     const done = this.submitted.get(digest)
     if (done !== undefined) return done
     const content: SendContent = raw.length <= MAIL_INLINE_MAX_BYTES
