@@ -12,10 +12,11 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { parseMail, type ParsedMail } from '../src/index.js'
 import { SMTP_PASSWORD, startMailNet, type BridgeProc, type MailNet } from './helpers/bridge-net.js'
-import { freePort, stopChild } from './helpers/process.js'
+import { collect, freePort, stopChild } from './helpers/process.js'
 import { needsCommands, needsRoot } from './helpers/root.js'
 import { waitFor } from './helpers/testnet.js'
 
@@ -127,4 +128,20 @@ test('Dovecot serves bob\'s Maildir and curl fetches the subject and body over I
   const fetched = await parseMail(Buffer.from(whole, 'latin1'))
   assert.match(fetched.text ?? '', new RegExp(BODY_LINE))
   assert.ok(fetched.attachments.find(a => a.filename === 'figures.bin')?.content.equals(attachment), 'the attachment over IMAP is byte-identical')
+})
+
+test('asmtp-cli shows the subject and text of that mail, and inbox --save writes its attachment', { skip: skipSwaks }, async () => {
+  assert.ok(delivered !== undefined, 'the swaks test delivered a mail')
+  const cli = fileURLToPath(new URL('../cli/asmtp-cli.js', import.meta.url))
+  const save = join(net.root, 'saved')
+  const shown = await collect(net.launch(cli, ['--dir', net.bob.dir, 'inbox', '--save', save]), 60_000)
+  assert.equal(shown.code, 0, shown.stderr)
+  assert.match(shown.stdout, new RegExp(`from alice: \\[mail\\] ${SUBJECT}`))
+  assert.match(shown.stdout, new RegExp(`^ {4}${BODY_LINE}`, 'm'))
+  assert.match(shown.stdout, /\[attachment\] figures\.bin \(150\.0 KiB\)/)
+  assert.ok((await readFile(join(save, 'figures.bin'))).equals(attachment), 'the saved attachment is byte-identical')
+  const json = await collect(net.launch(cli, ['--dir', net.bob.dir, 'inbox', '--json']), 60_000)
+  const [m] = JSON.parse(json.stdout) as Array<{ subject: string, text: string, attachments: Array<{ filename: string, size: number }> }>
+  assert.equal(m?.subject, SUBJECT)
+  assert.deepEqual(m?.attachments.map(a => [a.filename, a.size]), [['figures.bin', attachment.length]])
 })
