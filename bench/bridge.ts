@@ -9,7 +9,7 @@
  * - HTTP send-to-SSE latency: alice POSTs /v1/messages, bob's /v1/events stream shows it; p50/p99.
  */
 import { execFile } from 'node:child_process'
-import { chown, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -64,6 +64,8 @@ async function hasCommand (name: string): Promise<boolean> {
 /** Postfix with a private configuration under `root`: SMTP on 127.0.0.1:port, Maildir delivery for bob@bench.test. */
 async function startPostfix (root: string, port: number): Promise<{ maildirNew: string, stop: () => Promise<void> }> {
   const conf = join(root, 'conf')
+  // Postfix's own users (mail_owner, the delivery agent) must reach the queue and the Maildir
+  await chmod(root, 0o755)
   for (const d of ['conf', 'queue', 'data', 'vmail']) await mkdir(join(root, d), { recursive: true })
   const { stdout: owner } = await run('id', ['-u', 'postfix'])
   await chown(join(root, 'data'), Number(owner.trim()), -1)
