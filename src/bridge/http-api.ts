@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { z } from 'zod'
+import type { z } from 'zod'
 import debug from 'debug'
 import { AsmtpError } from '../errors.js'
 import type { SendContent } from '../client/index.js'
@@ -25,14 +25,20 @@ const MAX_SEQ = Number.MAX_SAFE_INTEGER
 const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
 const MESSAGE_PATH_RE = /^\/v1\/messages\/([0-9a-fA-F]{32})$/
 
-export const SendRequest = z.object({
-  to: z.string().min(1).max(320),
-  text: z.string().max(1 << 20).optional(),
-  file: z.object({
-    name: z.string().min(1).max(255),
-    data: z.string().max(MAX_SEND_BODY_BYTES).regex(BASE64_RE, 'must be base64')
-  }).strict().optional()
-}).strict().refine(r => (r.text === undefined) !== (r.file === undefined), 'give exactly one of text and file')
+interface SendBody { to: string, text?: string | undefined, file?: { name: string, data: string } | undefined }
+
+/** The body of POST /v1/messages (zod is loaded when the API starts, not with the package root). */
+async function sendRequestSchema (): Promise<z.ZodType<SendBody>> {
+  const { z } = await import('zod')
+  return z.object({
+    to: z.string().min(1).max(320),
+    text: z.string().max(1 << 20).optional(),
+    file: z.object({
+      name: z.string().min(1).max(255),
+      data: z.string().max(MAX_SEND_BODY_BYTES).regex(BASE64_RE, 'must be base64')
+    }).strict().optional()
+  }).strict().refine(r => (r.text === undefined) !== (r.file === undefined), 'give exactly one of text and file')
+}
 
 export interface HttpApiInit {
   bridge: MailBridge
@@ -49,6 +55,7 @@ type Handler = (req: IncomingMessage, res: ServerResponse, params: URLSearchPara
 export async function startHttpApi (init: HttpApiInit): Promise<HttpApi> {
   const { bridge } = init
   const streams = new EventStreams(bridge)
+  const SendRequest = await sendRequestSchema()
   const stopping = new AbortController()
 
   const routes: Record<string, Partial<Record<string, Handler>>> = {

@@ -4,10 +4,8 @@
  * delete_message. Arguments are checked with zod by the SDK; every answer is one JSON text,
  * an error `{ "error": { "code", "message" } }` with isError set.
  */
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
-import { z } from 'zod'
 import { isAsmtpError } from '../errors.js'
 import { addressOf } from './address.js'
 import type { MailBridge } from './bridge.js'
@@ -35,7 +33,10 @@ async function guarded (work: () => Promise<unknown>): Promise<ToolResult> {
   }
 }
 
-export function createMcpServer (bridge: MailBridge, version: string): McpServer {
+export async function createMcpServer (bridge: MailBridge, version: string): Promise<McpServer> {
+  // the SDK and zod are loaded here, not with the package root that every CLI imports
+  const { McpServer } = await import('@modelcontextprotocol/sdk/server/mcp.js')
+  const { z } = await import('zod')
   const server = new McpServer({ name: 'asmtp-bridge', version })
 
   server.registerTool('send_message', {
@@ -86,8 +87,9 @@ export function createMcpServer (bridge: MailBridge, version: string): McpServer
 }
 
 /** Serves the tools on stdin/stdout (or another transport) until it closes. */
-export async function serveMcp (bridge: MailBridge, version: string, transport: Transport = new StdioServerTransport()): Promise<McpServer> {
-  const server = createMcpServer(bridge, version)
-  await server.connect(transport)
+export async function serveMcp (bridge: MailBridge, version: string, transport?: Transport): Promise<McpServer> {
+  const server = await createMcpServer(bridge, version)
+  const { StdioServerTransport } = await import('@modelcontextprotocol/sdk/server/stdio.js')
+  await server.connect(transport ?? new StdioServerTransport())
   return server
 }

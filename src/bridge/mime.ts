@@ -6,8 +6,7 @@
  * from the message id. Texts and files from asmtp-cli are composed as MIME by nodemailer's
  * MailComposer, files as attachments. mailparser reads mail back (asmtp-cli, tests).
  */
-import MailComposer from 'nodemailer/lib/mail-composer'
-import { simpleParser } from 'mailparser'
+import type MailComposer from 'nodemailer/lib/mail-composer'
 import { AsmtpError } from '../errors.js'
 import { maxBodyBytes } from '../envelope/index.js'
 import { FILE_CONTENT_TYPE, TEXT_CONTENT_TYPE } from '../client/index.js'
@@ -139,7 +138,9 @@ async function compose (m: MailSource, init: RenderInit): Promise<Buffer> {
     options.text = `A message of content type ${m.contentType} (${body.length} bytes), attached.`
     options.attachments = [{ filename: 'message.bin', contentType: m.contentType, content: Buffer.from(body) }]
   }
-  return await new MailComposer(options).compile().build()
+  // MailComposer and mailparser are loaded on first use, not with the package root
+  const { default: Composer } = await import('nodemailer/lib/mail-composer')
+  return await new Composer(options).compile().build()
 }
 
 /** The RFC 5322 form of a message, as the Maildir holds it. */
@@ -158,6 +159,7 @@ export interface ParsedMail {
 
 /** Reads a mail (for asmtp-cli and the HTTP API): subject, text, attachments. */
 export async function parseMail (raw: Uint8Array): Promise<ParsedMail> {
+  const { simpleParser } = await import('mailparser')
   const parsed = await simpleParser(Buffer.from(raw), { skipHtmlToText: false, skipTextToHtml: true, skipImageLinks: true })
   return {
     subject: parsed.subject ?? null,

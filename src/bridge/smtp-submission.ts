@@ -8,7 +8,7 @@
  * recipient that already had it is not sent twice.
  */
 import type { AddressInfo } from 'node:net'
-import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server'
+import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server'
 import debug from 'debug'
 import { isAsmtpError } from '../errors.js'
 import { NETWORK_MAX_FILE_BYTES } from '../client/send.js'
@@ -59,6 +59,8 @@ function replyFor (err: unknown): Error {
 
 export async function startSmtpSubmission (init: SmtpSubmissionInit): Promise<SmtpSubmission> {
   const { bridge } = init
+  // loaded here, not with the package root: every CLI imports the root, few serve SMTP
+  const { SMTPServer } = await import('smtp-server')
   const server = new SMTPServer({
     name: 'asmtp-bridge',
     banner: 'asmtp bridge: mail submission',
