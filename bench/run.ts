@@ -17,6 +17,7 @@ import { printTable, writeJson, type ScenarioResult } from './report.js'
 import { benchPrivacy } from './privacy/experiment.js'
 import { benchDevices } from './devices.js'
 import { benchSpool } from './spool.js'
+import { benchBridge } from './bridge.js'
 
 const args = process.argv.slice(2)
 const quick = args.includes('--quick')
@@ -36,6 +37,7 @@ const scenarios: Array<{ name: string, run: () => Promise<ScenarioResult[]>, opt
   { name: 'client', run: async () => await benchClientPath(quick, progress) },
   { name: 'devices', run: async () => await benchDevices(quick, progress) },
   { name: 'spool', run: async () => await benchSpool(quick, progress) },
+  { name: 'bridge', run: async () => await benchBridge(quick, progress) },
   { name: 'first-message', run: async () => await benchFirstMessage(quick, progress) },
   { name: 'catchup', run: async () => await benchCatchup(quick, progress) },
   // ASMTP_BENCH_SCALE=25,50 picks the sizes; --quick: 10 nodes, 20 pairs; 50 processes on a busy

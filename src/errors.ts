@@ -89,6 +89,8 @@ export type AsmtpErrorCode =
   | 'DEVICE_SYNC_UNKNOWN_SIGNER'
   | 'DEVICE_SYNC_STALE_KEY'
   | 'MESSAGE_NOT_FOUND'
+  // mail bridge (src/bridge): the HTTP API's bearer token
+  | 'UNAUTHORIZED'
 
 export class AsmtpError extends Error {
   override readonly name = 'AsmtpError'

@@ -2,7 +2,7 @@
  * How asmtp-cli shows mail and passports to a person (text) and to scripts (--json). Text from
  * contacts is shown with control characters escaped, so a message cannot drive the terminal.
  */
-import { FILE_CONTENT_TYPE, fromPassportTime, toHex, type DeliveryStatus, type MessageRecord, type Passport } from '../../src/index.js'
+import { FILE_CONTENT_TYPE, fromPassportTime, toHex, type DeliveryStatus, type MessageRecord, type ParsedMail, type Passport } from '../../src/index.js'
 
 type Shown = MessageRecord & { status?: DeliveryStatus }
 
@@ -34,7 +34,11 @@ export function formatSize (bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`
 }
 
-function summary (r: MessageRecord): string {
+function summary (r: MessageRecord, mail: ParsedMail | null): string {
+  if (mail !== null) {
+    const files = mail.attachments.map(a => `[attachment] ${safeText(a.filename)} (${formatSize(a.content.length)})`)
+    return [`[mail] ${safeText(mail.subject ?? '(no subject)')}`, ...(mail.text === null ? [] : [safeText(mail.text.trimEnd())]), ...files].join('\n')
+  }
   if (r.file !== undefined) return `[file] ${safeText(r.file.name)} (${formatSize(r.file.size)})`
   if (r.text !== undefined) return safeText(r.text)
   const size = r.body === undefined ? 0 : Buffer.from(r.body, 'base64').length
@@ -42,9 +46,9 @@ function summary (r: MessageRecord): string {
 }
 
 /** One message for a person: time, who, and the text (further lines indented). */
-export function formatMessage (r: Shown): string {
+export function formatMessage (r: Shown, mail: ParsedMail | null = null): string {
   const who = r.direction === 'in' ? `from ${safeText(r.alias)}` : `to ${safeText(r.alias)}`
-  const [first, ...rest] = summary(r).split('\n')
+  const [first, ...rest] = summary(r, mail).split('\n')
   const status = r.status === undefined ? '' : `  [${r.status}]`
   return [`${formatTime(r.time)}  ${who}: ${first ?? ''}${rest.length === 0 ? status : ''}`, ...rest.map((l, i) => `    ${l}${i === rest.length - 1 ? status : ''}`)].join('\n')
 }
@@ -60,9 +64,12 @@ export interface MessageJson {
   file?: { id: string, name: string, size: number, sha256: string, path: string | null }
   size?: number
   status?: DeliveryStatus
+  /** Mail through a bridge (message/rfc822). */
+  subject?: string | null
+  attachments?: Array<{ filename: string, contentType: string, size: number }>
 }
 
-export function messageJson (r: Shown, dir: string): MessageJson {
+export function messageJson (r: Shown, dir: string, mail: ParsedMail | null = null): MessageJson {
   const out: MessageJson = {
     direction: r.direction === 'in' ? 'received' : 'sent',
     alias: r.alias,
@@ -75,6 +82,11 @@ export function messageJson (r: Shown, dir: string): MessageJson {
   if (r.file !== undefined) out.file = { ...r.file, path: r.file.path === '' ? null : `${dir}/${r.file.path}` }
   if (r.status !== undefined) out.status = r.status
   if (r.body !== undefined && r.contentType !== FILE_CONTENT_TYPE) out.size = Buffer.from(r.body, 'base64').length
+  if (mail !== null) {
+    out.subject = mail.subject
+    if (mail.text !== null) out.text = mail.text
+    out.attachments = mail.attachments.map(a => ({ filename: a.filename, contentType: a.contentType, size: a.content.length }))
+  }
   return out
 }
 

@@ -3,7 +3,7 @@
  * inbox, delete, watch. Each prints what the library returned; progress bars go to a terminal
  * only (cli/progress.ts).
  */
-import { copyFile, mkdir, readFile, stat } from 'node:fs/promises'
+import { copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { AsmtpError, MAX_FILE_BYTES, type InboxMessage, type SendContent, type SyncReport, type TtlName } from '../../src/index.js'
 import type { CliOutput } from '../output.js'
@@ -11,6 +11,7 @@ import { createProgress } from '../progress.js'
 import { formatMessage, formatSize, messageJson, safeText } from './format.js'
 import { formatVanished, modeJson, modeTag, vanishedJson } from './format-modes.js'
 import { openAccount, type Globals } from './identity-commands.js'
+import { readMailOf } from './mail-view.js'
 
 export interface SendOptions { file?: string, json?: boolean, ttl?: string, burn?: boolean }
 
@@ -117,31 +118,47 @@ async function uniquePath (dir: string, name: string): Promise<string> {
   throw new AsmtpError('STORE_ERROR', `too many files named ${safe} in ${dir}`)
 }
 
+function savedJson (targets: string[] | undefined, mail: unknown): { savedTo?: string, savedAttachments?: string[] } {
+  if (targets === undefined) return {}
+  return mail === null ? { savedTo: targets[0] ?? '' } : { savedAttachments: targets }
+}
+
 export async function inbox (out: CliOutput, g: Globals, opts: { json?: boolean, save?: string, contact?: string, unread?: boolean }): Promise<void> {
   const account = await openAccount(g)
   const records = await account.inbox({ ...(opts.contact === undefined ? {} : { contact: opts.contact }), ...(opts.unread === true ? { unread: true } : {}) })
   const gone = opts.unread === true ? [] : await account.vanished(opts.contact === undefined ? {} : { contact: opts.contact })
-  const saved = new Map<InboxMessage, string>()
+  const saved = new Map<InboxMessage, string[]>()
+  const mails = new Map(await Promise.all(records.map(async r => [r, await readMailOf(g.dir, r)] as const)))
   if (opts.save !== undefined) {
     await mkdir(opts.save, { recursive: true })
     for (const r of records) {
+      const mail = mails.get(r) ?? null
+      if (mail !== null) {
+        const targets: string[] = []
+        for (const a of mail.attachments) {
+          const target = await uniquePath(opts.save, a.filename)
+          await writeFile(target, a.content, { flag: 'wx' })
+          targets.push(target)
+        }
+        if (targets.length > 0) saved.set(r, targets)
+        continue
+      }
       if (r.file === undefined || r.file.path === '') continue
       const target = await uniquePath(opts.save, r.file.name)
       await copyFile(join(g.dir, r.file.path), target)
-      saved.set(r, target)
+      saved.set(r, [target])
     }
   }
   if (opts.json !== true) await account.markRead(records.filter(r => !r.read).map(r => ({ contact: r.contact, id: r.id })))
   if (opts.json === true) {
-    out.printJson([...records.map(r => ({ ...messageJson(r, g.dir), ...modeJson(r), ...(saved.has(r) ? { savedTo: saved.get(r) } : {}) })), ...gone.map(vanishedJson)])
+    out.printJson([...records.map(r => ({ ...messageJson(r, g.dir, mails.get(r) ?? null), ...modeJson(r), ...savedJson(saved.get(r), mails.get(r) ?? null) })), ...gone.map(vanishedJson)])
     return
   }
   if (records.length === 0 && gone.length === 0) out.info('no messages yet')
   for (const n of gone) out.print(formatVanished(n))
   for (const r of records) {
-    out.print(formatMessage(r) + modeTag(r))
-    const target = saved.get(r)
-    if (target !== undefined) out.print(`    saved to ${target}`)
+    out.print(formatMessage(r, mails.get(r) ?? null) + modeTag(r))
+    for (const target of saved.get(r) ?? []) out.print(`    saved to ${target}`)
   }
 }
 

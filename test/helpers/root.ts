@@ -42,3 +42,16 @@ export function needsRoot (...commands: string[]): string | undefined {
   }
   return reason
 }
+
+/**
+ * The reason to skip a test that needs the given commands (but not root), or undefined when
+ * they are all on PATH. Like needsRoot, it throws under ASMTP_REQUIRE_ROOT=1 instead of
+ * skipping, so CI (which installs them) fails rather than skips.
+ */
+export function needsCommands (...commands: string[]): string | undefined {
+  const missing = commands.filter(c => !hasCommand(c))
+  if (missing.length === 0) return undefined
+  const reason = `needs ${missing.join(', ')} on PATH (.ci/run installs them with apt-get)`
+  if (rootRequired()) throw new Error(`${REQUIRE_ROOT_ENV}=1 but this test cannot run: ${reason}`)
+  return reason
+}

@@ -1,0 +1,10 @@
+/** The mail bridge (docs/BRIDGE.md, docs/API.md): SMTP submission, Maildir, HTTP API, MCP over one account. */
+export { BRIDGE_DOMAIN, addressOf, resolveRecipient } from './address.js'
+export { MailBridge, type BridgeInit, type BridgeStatus, type MailboxStats, type MailListener } from './bridge.js'
+export { Maildir, SENT_FOLDER, uniqueName } from './maildir.js'
+export type { MailJson } from './mail-json.js'
+export { MAIL_CONTENT_TYPE, MAIL_FILE_NAME, MAIL_INLINE_MAX_BYTES, isBridgeMail, parseMail, readHeaders, renderMail, type MailSource, type ParsedMail } from './mime.js'
+export { DEFAULT_SMTP_PORT, MAX_MAIL_BYTES, startSmtpSubmission, type SmtpSubmission, type SmtpSubmissionInit } from './smtp-submission.js'
+export { MAX_SEND_BODY_BYTES, startHttpApi, type HttpApi, type HttpApiInit } from './http-api.js'
+export { MCP_TOOLS, createMcpServer, serveMcp } from './mcp-server.js'
+export { bridgeDir, loadOrCreateToken, loadPasswordCheck, passwordFile, setPassword, tokenFile, tokenMatches } from './secrets.js'
