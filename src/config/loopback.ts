@@ -16,6 +16,8 @@ export interface LoopbackConfigInit {
   /** overrides of the network section (bucket_bits, relay, stamp_bits, ...) */
   network?: Partial<Omit<NodeConfig['network'], 'listen' | 'bootstrap'>>
   relayQuotaBytes?: number
+  /** overrides of the storage section (memory, max_messages) */
+  storage?: Partial<Pick<NodeConfig['storage'], 'memory' | 'maxMessages'>>
 }
 
 export function loopbackConfig (init: LoopbackConfigInit): NodeConfig {
@@ -35,12 +37,17 @@ export function loopbackConfig (init: LoopbackConfigInit): NodeConfig {
       frameLifetimeMs: CONFIG_DEFAULTS.frameLifetimeMs,
       stampBits: CONFIG_DEFAULTS.stampBits,
       maxFileBytes: CONFIG_DEFAULTS.maxFileBytes,
+      privateKey: null,
+      mdns: CONFIG_DEFAULTS.mdns,
       ...init.network
     },
     storage: {
       path: join(init.dir, 'data'),
       retentionMs: init.retentionMs ?? CONFIG_DEFAULTS.retentionMs,
-      relayQuotaBytes: init.relayQuotaBytes ?? CONFIG_DEFAULTS.relayQuotaBytes
+      relayQuotaBytes: init.relayQuotaBytes ?? CONFIG_DEFAULTS.relayQuotaBytes,
+      memory: CONFIG_DEFAULTS.memory,
+      maxMessages: CONFIG_DEFAULTS.maxMessages,
+      ...init.storage
     },
     limits: {
       maxEnvelopeSize: CONFIG_DEFAULTS.maxEnvelopeSize,
@@ -48,7 +55,8 @@ export function loopbackConfig (init: LoopbackConfigInit): NodeConfig {
       maxPublishQueue: CONFIG_DEFAULTS.maxPublishQueue,
       ...init.limits
     },
-    log: { level: 'error' }
+    log: { level: 'error' },
+    metrics: { listen: null }
   }
 }
 
