@@ -29,6 +29,8 @@ export class ErrorLog {
 
 export interface OperatorStatus extends Omit<NodeStatus, 'peers' | 'buckets'> {
   versions: { asmtp: string, libp2p: string, node: string }
+  /** the daemon's process id (for signals: kill -HUP) */
+  pid: number
   uptimeSeconds: number
   peers: Array<{ peerId: string, addresses: string[] }>
   buckets: Array<{ bucket: number, meshPeers: number, subscribers: number }>
@@ -84,6 +86,7 @@ export async function collectStatus (node: StatusSource): Promise<OperatorStatus
   return {
     ...s,
     versions: { asmtp: ownVersion(), libp2p: packageVersion('libp2p'), node: process.version },
+    pid: process.pid,
     uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
     peers: node.host.getConnections().map(c => ({ peerId: c.remotePeer.toString(), addresses: [c.remoteAddr.toString()] })),
     buckets: s.buckets.map(bucket => {
@@ -108,7 +111,7 @@ export function formatStatus (s: OperatorStatus): string[] {
   const lines = [
     `node: ${s.publicId}`,
     `peer id: ${s.peerId}`,
-    `versions: asmtp ${s.versions.asmtp}, libp2p ${s.versions.libp2p}, node ${s.versions.node}; up ${s.uptimeSeconds} s`,
+    `versions: asmtp ${s.versions.asmtp}, libp2p ${s.versions.libp2p}, node ${s.versions.node}; pid ${s.pid}, up ${s.uptimeSeconds} s`,
     `network: ${s.privateNetwork ? 'private (network key)' : 'open'}${s.mdns ? ', LAN discovery on' : ''}${s.relay ? ', relay' : ''}; bucket bits ${s.bucketBits}`,
     `peers: ${s.peers.length} (relays connected: ${s.relaysConnected})`,
     ...s.peers.map(p => `  ${p.peerId} ${p.addresses.join(' ')}`),

@@ -45,7 +45,7 @@ export interface Daemon {
   readonly stderr: string
   /** Resolves with the first match of `re` in stdout (from the start), bounded. */
   waitForOutput: (re: RegExp, what: string, timeoutMs?: number) => Promise<RegExpExecArray>
-  status: () => Promise<Record<string, unknown> & { peers: Array<{ peerId: string }>, frames: number, matchedFrames: number }>
+  status: () => Promise<Record<string, unknown> & { pid: number, peers: Array<{ peerId: string }>, frames: number, matchedFrames: number }>
   metricsText: () => Promise<string>
   /** SIGTERM (SIGKILL after 30 s); resolves when it exited. */
   stop: () => Promise<{ code: number | null, signal: NodeJS.Signals | null }>
