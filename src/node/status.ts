@@ -5,6 +5,7 @@
  * the node's public methods only; the text form is what `asmtpd-cli status` prints.
  */
 import { createRequire } from 'node:module'
+import { version as libp2pVersion } from 'libp2p/version'
 import { bucketTopic } from '../frame/index.js'
 import { meshPeers, type AsmtpLibp2p } from './libp2p.js'
 import type { NodeConfig } from '../config/index.js'
@@ -57,14 +58,6 @@ export interface StatusSource {
 const require = createRequire(import.meta.url)
 const startedAt = Date.now()
 
-function packageVersion (name: string): string {
-  try {
-    return (require(`${name}/package.json`) as { version: string }).version
-  } catch {
-    return 'unknown'
-  }
-}
-
 /** The version of this package (from its package.json, one folder above dist/). */
 function ownVersion (): string {
   for (const path of ['../../../package.json', '../../package.json']) {
@@ -85,7 +78,7 @@ export async function collectStatus (node: StatusSource): Promise<OperatorStatus
   const max = node.config.storage.maxMessages
   return {
     ...s,
-    versions: { asmtp: ownVersion(), libp2p: packageVersion('libp2p'), node: process.version },
+    versions: { asmtp: ownVersion(), libp2p: libp2pVersion, node: process.version },
     pid: process.pid,
     uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
     peers: node.host.getConnections().map(c => ({ peerId: c.remotePeer.toString(), addresses: [c.remoteAddr.toString()] })),
