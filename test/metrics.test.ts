@@ -92,6 +92,10 @@ test('/metrics parses as Prometheus text and its counters move with mail', async
   assert.equal(family(senderMetrics, 'asmtp_stamp_seconds').type, 'HISTOGRAM')
   assert.ok(sum(senderMetrics, 'asmtp_stamp_seconds') >= sending, 'one stamp time per frame')
   assert.ok(afterText.length > 1000)
+  const endpoint = bobNode.endpoint ?? ''
+  assert.equal((await fetch(`${endpoint}/other`)).status, 404, 'only /metrics and /status')
+  assert.equal((await fetch(`${endpoint}/metrics`, { method: 'POST', body: 'x'.repeat(100_000) })).status, 405, 'only GET')
+  assert.equal((await fetch(`${endpoint}/status`)).headers.get('content-type'), 'application/json')
 })
 
 test('asmtpd-cli status --config prints peers, buckets with mesh sizes, stored frames, errors and versions; --json the same', async () => {
