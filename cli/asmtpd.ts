@@ -101,6 +101,9 @@ async function stopWithin (stop: () => Promise<void>, ms: number): Promise<void>
 async function main (opts: Options): Promise<number> {
   // Signals are handled from here on, so one that arrives while starting still stops cleanly.
   const signals = waitForSignal(output)
+  // SIGHUP would end the process by default: until the node is up there is nothing to reload
+  const hangupWhileStarting = (): void => { output.info('SIGHUP while starting: nothing to reload yet') }
+  process.on('SIGHUP', hangupWhileStarting)
   const config = await loadConfig(opts.config)
   output.level = opts.logLevel ?? config.log.level
   applyLogLevel(output.level)
@@ -128,6 +131,7 @@ async function main (opts: Options): Promise<number> {
     if (node.operator.address !== null) output.print(`metrics: http://${node.operator.address}/metrics`)
     if (config.storage.memory) output.print('storage: RAM only (a restart forgets everything)')
     const stopReload = reloadOnHangup(opts.config, (users) => node.setUsers(users), output)
+    process.off('SIGHUP', hangupWhileStarting)
     output.print(config.network.relay ? `relay: every bucket of ${2 ** config.network.bucketBits}` : `buckets: ${config.network.bucketBits} bits`)
     node.host.addEventListener('peer:connect', (evt) => { output.info(`peer connected: ${evt.detail.toString()}`) })
     node.host.addEventListener('peer:disconnect', (evt) => { output.info(`peer disconnected: ${evt.detail.toString()}`) })
@@ -137,6 +141,7 @@ async function main (opts: Options): Promise<number> {
   }
   await stopNode()
   output.info('stopped')
+  process.off('SIGHUP', hangupWhileStarting)
   signals.dispose()
   return EXIT_OK
 }
