@@ -70,7 +70,7 @@ program.command('public-id')
 program.command('new-network')
   .description('make a new private network key and print the config lines (and the command) every node of the network adds')
   .option('--json', 'print { "privateKey", "configLines" } as JSON')
-  .action((opts: { json?: boolean }) => { printNewNetwork(output, opts.json === true) })
+  .action(async (opts: { json?: boolean }) => { await printNewNetwork(output, opts.json === true) })
 
 program.command('status')
   .description('print a running node\'s status: peers, buckets and mesh sizes, stored frames, storage cap, last errors, versions (needs metrics.listen in its config)')

@@ -1,11 +1,17 @@
-/** asmtpd-cli's new-network and status commands. */
-import { AsmtpError, formatStatus, generateNetworkKey, toHex, type NodeConfig, type OperatorStatus } from '../src/index.js'
+/**
+ * asmtpd-cli's new-network and status commands. The package root (and with it libp2p) is loaded
+ * only when one of them runs, so the tool's other commands start as fast as before.
+ */
+import type { NodeConfig, OperatorStatus } from '../src/index.js'
 import type { CliOutput } from './output.js'
+
+const root = async (): Promise<typeof import('../src/index.js')> => await import('../src/index.js')
 
 /** How long `status` waits for the node's answer. */
 const STATUS_TIMEOUT_MS = 10_000
 
-export function printNewNetwork (out: CliOutput, json: boolean): void {
+export async function printNewNetwork (out: CliOutput, json: boolean): Promise<void> {
+  const { generateNetworkKey, toHex } = await root()
   const key = toHex(generateNetworkKey())
   const configLines = ['network:', `  private_key: '${key}'`]
   if (json) {
@@ -32,6 +38,7 @@ function reachable (host: string): string {
 }
 
 export async function printStatus (out: CliOutput, config: NodeConfig, json: boolean): Promise<void> {
+  const { AsmtpError, formatStatus } = await root()
   const listen = config.metrics.listen
   if (listen === null) {
     throw new AsmtpError('CONFIG_INVALID', 'status reads the node\'s operator endpoint: set metrics.listen (for example 127.0.0.1:9802) in its config and restart it')
