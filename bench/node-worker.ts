@@ -119,7 +119,8 @@ function onReceived (data: Uint8Array): void {
 }
 
 /** stemOff: own frames fluffed at once, part 1's delivery, for a same-run baseline of the stem */
-interface StartArgs { bootstrap?: string[], users?: string[], relay?: boolean, stampBits?: number, stemOff?: boolean }
+/** memory: storage.memory (RAM only, memory-level) */
+interface StartArgs { bootstrap?: string[], users?: string[], relay?: boolean, stampBits?: number, stemOff?: boolean, memory?: boolean }
 
 async function start (a: StartArgs): Promise<{ peerId: string, addrs: string[], publicId?: string, clientAddress?: string | null }> {
   stampBits = a.stampBits ?? CONFIG_DEFAULTS.stampBits
@@ -133,6 +134,7 @@ async function start (a: StartArgs): Promise<{ peerId: string, addrs: string[], 
       // a relay's slice of one bucket holds a whole flood (the catch-up scenario keeps 10,000 frames)
       relayQuotaBytes: 4 * 1024 ** 3,
       network: { relay: a.relay ?? false, stampBits },
+      storage: { memory: a.memory ?? false },
       limits: { maxPeerMessagesPerSecond: 1_000_000, maxPublishQueue: 4096 }
     })
     asmtp = new AsmtpNode({ config, nodeKey: Ed25519KeyPair.generate(), ...(a.stemOff === true ? { stem: { off: true } } : {}) })

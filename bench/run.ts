@@ -13,6 +13,7 @@ import { benchClientPath } from './client-path.js'
 import { benchFirstMessage, benchIdle, benchScale } from './network.js'
 import { benchChannel } from './channel.js'
 import { benchCatchup, benchNodeStart } from './storage.js'
+import { benchMemoryMode } from './memory-mode.js'
 import { printTable, writeJson, type ScenarioResult } from './report.js'
 import { benchPrivacy } from './privacy/experiment.js'
 import { benchDevices } from './devices.js'
@@ -45,6 +46,7 @@ const scenarios: Array<{ name: string, run: () => Promise<ScenarioResult[]>, opt
   ...(process.env.ASMTP_BENCH_SCALE?.split(',').map(Number) ?? (quick ? [10] : [50])).map(size => ({ name: `scale-${size}`, run: async () => await benchScale(size, quick ? 20 : 100, progress), timeoutMs: 15 * 60_000 })),
   { name: 'idle', run: async () => await benchIdle(quick, progress) },
   { name: 'start', run: async () => await benchNodeStart(quick, progress) },
+  { name: 'ram', run: async () => await benchMemoryMode(quick, progress) },
   // the spy experiment (bench/privacy/README.md): 26 node processes, --quick 9; up to 20 minutes
   { name: 'privacy', run: async () => await benchPrivacy(quick, progress), timeoutMs: 20 * 60_000 },
   // about 6 minutes, so only when named: --only steady

@@ -22,6 +22,8 @@ export interface StartOptions {
   bootstrap?: string[]
   users?: string[]
   relay?: boolean
+  /** storage.memory: RAM only */
+  memory?: boolean
   stampBits?: number
   /** own frames fluffed at once (part 1's delivery), the stem's same-run baseline */
   stemOff?: boolean

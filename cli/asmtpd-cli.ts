@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * asmtpd-cli: the node operator's tool. Prints the default config, makes a node key, and prints
- * a node's public id (what clients pin with --remote-id) and libp2p PeerId.
+ * asmtpd-cli: the node operator's tool. Prints the default config, makes a node key, prints
+ * a node's public id (what clients pin with --remote-id) and libp2p PeerId, makes a private
+ * network's key (new-network), and prints a running node's status (from its metrics.listen).
  */
 import '../src/polyfill.js'
 import { Command, Option } from 'commander'
@@ -9,6 +10,7 @@ import { Ed25519KeyPair, writeKeyFile } from '../src/crypto/index.js'
 import { nodeIdentity } from '../src/node/identity.js'
 import { DEFAULT_CONFIG_YAML, KEY_PASSWORD_ENV, loadConfig, loadNodeKey } from '../src/config/index.js'
 import { configureCommand, createOutput, run, type CliOutput } from './output.js'
+import { printNewNetwork, printStatus } from './node-tools.js'
 
 const output = createOutput('asmtpd-cli', { hints: { KEY_FILE_PASSWORD: `the password comes from ${KEY_PASSWORD_ENV}` } })
 
@@ -56,7 +58,7 @@ program.command('public-id')
   .option('--json', 'print { "publicId", "peerId" } as JSON')
   .action(async (opts: { config?: string, key?: string, json?: boolean }) => {
     let keyPath = opts.key
-    if (opts.config !== undefined) keyPath = (await loadConfig(opts.config)).secret
+    if (opts.config !== undefined) keyPath = (await loadConfig(opts.config)).secret ?? undefined
     if (keyPath === undefined) {
       program.error('public-id needs --config <file> or --key <file>')
       return
@@ -64,5 +66,16 @@ program.command('public-id')
     const password = process.env[KEY_PASSWORD_ENV]
     printIdentity(output, await loadNodeKey(keyPath, password === '' ? undefined : password), opts.json === true)
   })
+
+program.command('new-network')
+  .description('make a new private network key and print the config lines (and the command) every node of the network adds')
+  .option('--json', 'print { "privateKey", "configLines" } as JSON')
+  .action(async (opts: { json?: boolean }) => { await printNewNetwork(output, opts.json === true) })
+
+program.command('status')
+  .description('print a running node\'s status: peers, buckets and mesh sizes, stored frames, storage cap, last errors, versions (needs metrics.listen in its config)')
+  .requiredOption('-c, --config <file>', 'the node\'s config.yaml')
+  .option('--json', 'print the status as JSON')
+  .action(async (opts: { config: string, json?: boolean }) => { await printStatus(output, await loadConfig(opts.config), opts.json === true) })
 
 process.exitCode = await run(output, async () => { await program.parseAsync(process.argv) })

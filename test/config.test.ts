@@ -181,7 +181,7 @@ test('loadNodeKey reads the key named by secret, plain or with a password', asyn
     await writeKeyFile(join(dir, 'locked.key'), 'ed25519', key.secretKey, { password: 'pw' })
     await writeFile(join(dir, 'config.yaml'), 'secret: node.key\n')
     const config = await loadConfig(join(dir, 'config.yaml'))
-    assert.deepEqual((await loadNodeKey(config.secret)).publicKey, key.publicKey)
+    assert.deepEqual((await loadNodeKey(config.secret ?? '')).publicKey, key.publicKey)
     assert.deepEqual((await loadNodeKey(join(dir, 'locked.key'), 'pw')).publicKey, key.publicKey)
     await assert.rejects(loadNodeKey(join(dir, 'locked.key')), (err: unknown) => err instanceof AsmtpError && err.code === 'KEY_FILE_PASSWORD')
     await assert.rejects(loadNodeKey(join(dir, 'nope.key')), (err: unknown) => err instanceof AsmtpError && err.code === 'KEY_FILE_INVALID' && err.message.includes('nope.key'))

@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { toHex } from '../src/index.js'
 import type { FrameRecord, Store, StoredEnvelope } from '../src/store/index.js'
-import { DAY_MS, EXPIRES, T0, frameRec, isStoreError, topicId, withStore } from './helpers/store.js'
+import { DAY_MS, EXPIRES, T0, frameRec, heldCounts, isStoreError, topicId, withStore } from './helpers/store.js'
 
 const KIB = 1024
 
@@ -41,7 +41,7 @@ test('frames: put relayed-only and matched, has, get in order, usage, status, ba
     assert.deepEqual(await store.getFrames([]), [])
     assert.deepEqual(await store.bucketUsage(3), { relayedBytes: a.frame.length, relayedFrames: 1, matchedFrames: 1 })
     assert.deepEqual(await store.bucketUsage(4), { relayedBytes: 0, relayedFrames: 0, matchedFrames: 0 })
-    assert.deepEqual(await store.status(), { frames: 2, matchedFrames: 1, relayedBytes: a.frame.length, unfetchedPastRetention: 0 })
+    assert.deepEqual(heldCounts(await store.status()), { frames: 2, matchedFrames: 1, relayedBytes: a.frame.length, unfetchedPastRetention: 0 })
     const page = await store.listMatched(topic)
     assert.deepEqual(page, {
       envelopes: [{ topic, seq: 1n, hash: b.hash, receivedAt: T0, expiresAt: EXPIRES, data: b.frame }], cursor: 1n, more: false
@@ -96,7 +96,7 @@ test('quota: a flood of one bucket evicts its oldest relayed-only frames only; m
 
     store = await reopen()
     assert.deepEqual(await store.bucketUsage(1), usage1, 'usage counters after a reopen')
-    assert.deepEqual(await store.status(), { frames: 18, matchedFrames: 3, relayedBytes: 15 * size, unfetchedPastRetention: 0 })
+    assert.deepEqual(heldCounts(await store.status()), { frames: 18, matchedFrames: 3, relayedBytes: 15 * size, unfetchedPastRetention: 0 })
     const next = frameRec('after reopen', { bucket: 1, size })
     assert.equal((await store.putFrame(next, quota)).evicted, 1)
     assert.equal(await store.hasFrame(flood[50].hash), false, 'the oldest after a reopen')
@@ -115,10 +115,10 @@ test('quota: a flood of one bucket evicts its oldest relayed-only frames only; m
     assert.deepEqual(await store.deleteExpired(), { frames: 2, seen: 0 })
     assert.deepEqual(await held(store, mine), [false, false, true])
     assert.deepEqual((await listAll(store, topic)).map((e) => e.seq), [3n])
-    assert.deepEqual(await store.status(), { frames: 1, matchedFrames: 1, relayedBytes: 0, unfetchedPastRetention: 1 })
+    assert.deepEqual(heldCounts(await store.status()), { frames: 1, matchedFrames: 1, relayedBytes: 0, unfetchedPastRetention: 1 })
     await store.markFetched(topic, 3n)
     assert.deepEqual(await store.deleteExpired(), { frames: 1, seen: 0 })
-    assert.deepEqual(await store.status(), { frames: 0, matchedFrames: 0, relayedBytes: 0, unfetchedPastRetention: 0 })
+    assert.deepEqual(heldCounts(await store.status()), { frames: 0, matchedFrames: 0, relayedBytes: 0, unfetchedPastRetention: 0 })
     assert.deepEqual(await store.bucketUsage(1), { relayedBytes: 0, relayedFrames: 0, matchedFrames: 0 })
   })
 })
@@ -169,7 +169,7 @@ test('replay: an evicted frame is still seen, also after a reopen; seen entries 
     assert.deepEqual(await store.deleteExpired(T0 + 5000), { frames: 2, seen: 2 })
     store = await reopen()
     for (const r of [first, ...later]) assert.equal(await store.hasSeen(r.hash), false)
-    assert.deepEqual(await store.status(), { frames: 0, matchedFrames: 0, relayedBytes: 0, unfetchedPastRetention: 0 })
+    assert.deepEqual(heldCounts(await store.status()), { frames: 0, matchedFrames: 0, relayedBytes: 0, unfetchedPastRetention: 0 })
   })
 })
 

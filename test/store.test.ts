@@ -17,7 +17,7 @@ import { createStoreDb, type StoreDb } from '../src/store/db.js'
 import { WriteLock } from '../src/store/write-lock.js'
 import type { CachedLevelDatastore } from '../src/store/cached-datastore.js'
 import { waitFor } from './helpers/testnet.js'
-import { EXPIRES, T0, frameRec, isStoreError, topicId, withDir, withStore } from './helpers/store.js'
+import { EXPIRES, T0, frameRec, heldCounts, isStoreError, topicId, withDir, withStore } from './helpers/store.js'
 import { decodeFormatValue, decodePassportValue, decodeTopicValue, decodeU64Value } from '../src/store/values.js'
 import {
   decodeBucketUsage, decodeEmptyValue, decodeExpiresAt, decodeFrameData, decodeFrameHeader, decodeHashRef, decodeRelayEntry
@@ -151,7 +151,7 @@ test('sweep: bounded batches over more than one batch remove exactly what is due
     clock.t = T0 + 10
     assert.deepEqual(await store.deleteExpired(), { frames: n, seen: n })
     assert.deepEqual(limits, [EXPIRY_SWEEP_BATCH, EXPIRY_SWEEP_BATCH, EXPIRY_SWEEP_BATCH])
-    assert.deepEqual(await store.status(), { frames: 1, matchedFrames: 0, relayedBytes: keep.frame.length, unfetchedPastRetention: 0 })
+    assert.deepEqual(heldCounts(await store.status()), { frames: 1, matchedFrames: 0, relayedBytes: keep.frame.length, unfetchedPastRetention: 0 })
     assert.deepEqual(await store.getFrames([keep.hash, due[0].hash]), [keep, undefined])
   })
 })

@@ -39,6 +39,11 @@ export interface ClientServer {
   readonly address: string | null
   /** Open connections, handshaking or established. */
   readonly connections: number
+  /**
+   * Replaces the devices allowed in (a reload of `users`): new ones may connect at once; the
+   * sessions of devices no longer listed are closed. Returns how many were added and removed.
+   */
+  setUsers: (users: string[]) => { added: number, removed: number }
 }
 
 function formatAddress (host: string, port: number): string {
@@ -64,10 +69,25 @@ class ChannelServer implements ClientServer {
     this.init = init
     this.limits = resolveLimits(init.limits)
     this.nodeStatic = channelStaticKey(init.nodeKey)
-    for (const user of init.users) {
+    this.setUsers(init.users)
+  }
+
+  setUsers (users: string[]): { added: number, removed: number } {
+    const next = new Map<string, string>()
+    for (const user of users) {
       const key = fromHex(user, 32, `user key ${user}`)
-      this.users.set(toHex(ed25519PublicToX25519(key)), toHex(key))
+      next.set(toHex(ed25519PublicToX25519(key)), toHex(key))
     }
+    const kept = new Set(next.values())
+    const removed = [...this.users.values()].filter(u => !kept.has(u))
+    const added = [...next.values()].filter(u => ![...this.users.values()].includes(u)).length
+    this.users.clear()
+    for (const [x, ed] of next) this.users.set(x, ed)
+    for (const s of this.sessions) {
+      if (!kept.has(s.owner)) s.channel.close({ code: ErrorCode.UNAUTHORIZED, message: 'UNAUTHORIZED_DEVICE: this device was removed from the node\'s users' })
+    }
+    if (removed.length > 0 || added > 0) log('users reloaded: %d added, %d removed', added, removed.length)
+    return { added, removed: removed.length }
   }
 
   get address (): string | null {

@@ -49,6 +49,14 @@ network:
   stamp_bits: 4
   # Largest file a user can send: every member of a bucket carries every byte of it.
   max_file_bytes: 16MiB
+  # A private network: only nodes with the same key can connect at all (libp2p pnet). Either
+  # private_key (64 hex digits, quoted; asmtpd-cli new-network prints one and the lines others
+  # add) or passphrase (at least 12 characters; scrypt turns it into the key, docs/CONFIGURATION.md),
+  # not both. Empty: the open network. Keep this file 0600 when it holds either.
+  private_key: null
+  passphrase: null
+  # Find other nodes on the local network by multicast DNS (no bootstrap list needed on a LAN).
+  mdns: false
 
 storage:
   # LevelDB folder: frames, passports, registered topics and the libp2p peer store.
@@ -64,6 +72,14 @@ storage:
   # a device or a peer, so it survives a power loss; false: it survives a crash of the process
   # (kill -9) but the last seconds may be lost with the machine (docs/STORAGE.md).
   sync: true
+  # RAM only: keep the store and the libp2p peer store in memory, nothing on disk (path is not
+  # used). A restart forgets every frame, topic and peer. With it, secret may be left out: the
+  # node then makes a new key at each start (or pass one in: asmtpd --key-stdin).
+  memory: false
+  # Most frames stored, relayed-only and matched (0: no cap). Over the cap the oldest relayed-only
+  # frames go first; this node's users' mail is never dropped: relayed frames are refused instead
+  # (asmtpd-cli status says so).
+  max_messages: 0
 
 limits:
   # Largest envelope accepted, in bytes (1 to 65536).
@@ -76,4 +92,9 @@ limits:
 log:
   # error | warn | info | debug (asmtpd --log-level overrides it; DEBUG=asmtp:* shows all logs).
   level: info
+
+metrics:
+  # host:port of the operator's HTTP endpoint: /metrics (Prometheus text) and /status (JSON, what
+  # asmtpd-cli status prints). Use a loopback address; empty: off.
+  listen: null
 `

@@ -18,6 +18,8 @@ export interface LoopbackConfigInit {
   relayQuotaBytes?: number
   /** storage.sync @default true */
   sync?: boolean
+  /** overrides of the storage section (memory, max_messages) */
+  storage?: Partial<Pick<NodeConfig['storage'], 'memory' | 'maxMessages'>>
 }
 
 export function loopbackConfig (init: LoopbackConfigInit): NodeConfig {
@@ -37,13 +39,18 @@ export function loopbackConfig (init: LoopbackConfigInit): NodeConfig {
       frameLifetimeMs: CONFIG_DEFAULTS.frameLifetimeMs,
       stampBits: CONFIG_DEFAULTS.stampBits,
       maxFileBytes: CONFIG_DEFAULTS.maxFileBytes,
+      privateKey: null,
+      mdns: CONFIG_DEFAULTS.mdns,
       ...init.network
     },
     storage: {
       path: join(init.dir, 'data'),
       retentionMs: init.retentionMs ?? CONFIG_DEFAULTS.retentionMs,
       relayQuotaBytes: init.relayQuotaBytes ?? CONFIG_DEFAULTS.relayQuotaBytes,
-      sync: init.sync ?? CONFIG_DEFAULTS.storageSync
+      sync: init.sync ?? CONFIG_DEFAULTS.storageSync,
+      memory: CONFIG_DEFAULTS.memory,
+      maxMessages: CONFIG_DEFAULTS.maxMessages,
+      ...init.storage
     },
     limits: {
       maxEnvelopeSize: CONFIG_DEFAULTS.maxEnvelopeSize,
@@ -51,7 +58,8 @@ export function loopbackConfig (init: LoopbackConfigInit): NodeConfig {
       maxPublishQueue: CONFIG_DEFAULTS.maxPublishQueue,
       ...init.limits
     },
-    log: { level: 'error' }
+    log: { level: 'error' },
+    metrics: { listen: null }
   }
 }
 

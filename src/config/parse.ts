@@ -11,9 +11,10 @@ import {
   assertNoDuplicates, configInvalid, expectDuration, expectHostPort, expectInteger, expectMultiaddr,
   expectBoolean, expectPath, expectPublicKeyHex, expectSection, expectSize, expectStringList, fieldOf, isUnset
 } from './fields.js'
+import { parseMdns, parseMetricsListen, parseNetworkKey, parseStorageModes } from './modes.js'
 import { CONFIG_BOUNDS, CONFIG_DEFAULTS, LOG_LEVELS, MAX_CONFIG_BYTES, type LogLevel, type NetworkConfig, type NodeConfig } from './schema.js'
 
-const TOP_FIELDS = ['secret', 'users', 'client', 'network', 'storage', 'limits', 'log'] as const
+const TOP_FIELDS = ['secret', 'users', 'client', 'network', 'storage', 'limits', 'log', 'metrics'] as const
 
 export interface ParseConfigOptions {
   /** The file the text came from, for NodeConfig.configPath. */
@@ -66,7 +67,7 @@ function integerOr (value: unknown, path: string, fallback: number, bounds: { mi
   return isUnset(value) ? fallback : expectInteger(value, path, bounds)
 }
 
-const NETWORK_FIELDS = ['listen', 'announce', 'bootstrap', 'bucket_bits', 'relay', 'reachable', 'frame_lifetime', 'stamp_bits', 'max_file_bytes'] as const
+const NETWORK_FIELDS = ['listen', 'announce', 'bootstrap', 'bucket_bits', 'relay', 'reachable', 'frame_lifetime', 'stamp_bits', 'max_file_bytes', 'private_key', 'passphrase', 'mdns'] as const
 
 function parseNetwork (network: Record<string, unknown>, networkListen: unknown): NetworkConfig {
   const relayValue = fieldOf(network, 'relay')
@@ -89,7 +90,9 @@ function parseNetwork (network: Record<string, unknown>, networkListen: unknown)
     reachable,
     frameLifetimeMs: isUnset(lifetime) ? CONFIG_DEFAULTS.frameLifetimeMs : expectDuration(lifetime, 'network.frame_lifetime', CONFIG_BOUNDS.frameLifetimeMs),
     stampBits: integerOr(fieldOf(network, 'stamp_bits'), 'network.stamp_bits', CONFIG_DEFAULTS.stampBits, CONFIG_BOUNDS.stampBits),
-    maxFileBytes: isUnset(maxFile) ? CONFIG_DEFAULTS.maxFileBytes : expectSize(maxFile, 'network.max_file_bytes', CONFIG_BOUNDS.maxFileBytes)
+    maxFileBytes: isUnset(maxFile) ? CONFIG_DEFAULTS.maxFileBytes : expectSize(maxFile, 'network.max_file_bytes', CONFIG_BOUNDS.maxFileBytes),
+    privateKey: parseNetworkKey(network),
+    mdns: parseMdns(network)
   }
 }
 
@@ -98,9 +101,12 @@ export function parseConfig (yamlText: string, options: ParseConfigOptions): Nod
   const baseDir = resolve(options.baseDir)
   const top = expectSection(readYaml(yamlText), '', TOP_FIELDS)
 
+  const storage = expectSection(fieldOf(top, 'storage'), 'storage', ['path', 'retention', 'relay_quota', 'sync', 'memory', 'max_messages'])
+  const storageModes = parseStorageModes(storage)
   const secretValue = fieldOf(top, 'secret')
-  if (isUnset(secretValue)) throw configInvalid('secret', 'required: the path of the node key file (asmtpd-cli generate-new-key --output <file> makes one)')
-  const secret = expectPath(secretValue, 'secret', baseDir)
+  // RAM only may run without a key file: a new node key at each start
+  if (isUnset(secretValue) && !storageModes.memory) throw configInvalid('secret', 'required: the path of the node key file (asmtpd-cli generate-new-key --output <file> makes one)')
+  const secret = isUnset(secretValue) ? null : expectPath(secretValue, 'secret', baseDir)
 
   const userItems = expectStringList(fieldOf(top, 'users'), 'users', 'an Ed25519 public key in hex (64 digits)')
     .map(item => ({ value: expectPublicKeyHex(item.value, item.path), path: item.path }))
@@ -112,7 +118,6 @@ export function parseConfig (yamlText: string, options: ParseConfigOptions): Nod
   const network = expectSection(fieldOf(top, 'network'), 'network', NETWORK_FIELDS)
   const networkListen = fieldOf(network, 'listen')
 
-  const storage = expectSection(fieldOf(top, 'storage'), 'storage', ['path', 'retention', 'relay_quota', 'sync'])
   const storagePath = fieldOf(storage, 'path')
   const storageSync = fieldOf(storage, 'sync')
   const retention = fieldOf(storage, 'retention')
@@ -138,14 +143,16 @@ export function parseConfig (yamlText: string, options: ParseConfigOptions): Nod
       path: expectPath(isUnset(storagePath) ? CONFIG_DEFAULTS.storagePath : storagePath, 'storage.path', baseDir),
       retentionMs: isUnset(retention) ? CONFIG_DEFAULTS.retentionMs : expectDuration(retention, 'storage.retention', CONFIG_BOUNDS.retentionMs),
       relayQuotaBytes: isUnset(relayQuota) ? CONFIG_DEFAULTS.relayQuotaBytes : expectSize(relayQuota, 'storage.relay_quota', CONFIG_BOUNDS.relayQuotaBytes),
-      sync: isUnset(storageSync) ? CONFIG_DEFAULTS.storageSync : expectBoolean(storageSync, 'storage.sync')
+      sync: isUnset(storageSync) ? CONFIG_DEFAULTS.storageSync : expectBoolean(storageSync, 'storage.sync'),
+      ...storageModes
     },
     limits: {
       maxEnvelopeSize: integerOr(fieldOf(limits, 'max_envelope_size'), 'limits.max_envelope_size', CONFIG_DEFAULTS.maxEnvelopeSize, CONFIG_BOUNDS.maxEnvelopeSize),
       maxPeerMessagesPerSecond: integerOr(fieldOf(limits, 'max_peer_messages_per_second'), 'limits.max_peer_messages_per_second', CONFIG_DEFAULTS.maxPeerMessagesPerSecond, CONFIG_BOUNDS.maxPeerMessagesPerSecond),
       maxPublishQueue: integerOr(fieldOf(limits, 'max_publish_queue'), 'limits.max_publish_queue', CONFIG_DEFAULTS.maxPublishQueue, CONFIG_BOUNDS.maxPublishQueue)
     },
-    log: { level: isUnset(level) ? CONFIG_DEFAULTS.logLevel : level as LogLevel }
+    log: { level: isUnset(level) ? CONFIG_DEFAULTS.logLevel : level as LogLevel },
+    metrics: { listen: parseMetricsListen(expectSection(fieldOf(top, 'metrics'), 'metrics', ['listen'])) }
   }
 }
 

@@ -17,15 +17,29 @@ export interface NodeConfig {
   configPath: string | null
   /** Absolute folder that relative paths were resolved against. */
   configDir: string
-  /** Absolute path of the node key file (Ed25519). */
-  secret: string
+  /** Absolute path of the node key file (Ed25519); null in RAM-only mode without one (a new key each start). */
+  secret: string | null
   /** Device keys allowed on the client channel: lowercase hex, 32 bytes each. */
   users: string[]
   client: { listen: HostPort }
   network: NetworkConfig
-  storage: { path: string, retentionMs: number, relayQuotaBytes: number, sync: boolean }
+  storage: StorageConfig
   limits: { maxEnvelopeSize: number, maxPeerMessagesPerSecond: number, maxPublishQueue: number }
   log: { level: LogLevel }
+  /** host:port of the /metrics and /status endpoint; null: off */
+  metrics: { listen: HostPort | null }
+}
+
+export interface StorageConfig {
+  path: string
+  retentionMs: number
+  relayQuotaBytes: number
+  /** RAM only: the store and the libp2p datastore in memory (memory-level); a restart forgets everything */
+  memory: boolean
+  /** most frames stored (relayed-only and matched); 0: no cap */
+  maxMessages: number
+  /** fsync frames and acknowledged sends before acknowledging them (docs/STORAGE.md) */
+  sync: boolean
 }
 
 export interface NetworkConfig {
@@ -44,6 +58,10 @@ export interface NetworkConfig {
   stampBits: number
   /** largest file a user can send (every bucket member carries every byte) */
   maxFileBytes: number
+  /** the 32-byte pre-shared key of a private network (@libp2p/pnet), from private_key or passphrase; null: the open network */
+  privateKey: Uint8Array | null
+  /** find nodes on the local network by multicast DNS */
+  mdns: boolean
 }
 
 export const DAY_MS = 24 * 60 * 60 * 1000
@@ -66,7 +84,10 @@ export const CONFIG_DEFAULTS = {
   maxEnvelopeSize: 65536,
   maxPeerMessagesPerSecond: 500,
   maxPublishQueue: 1024,
-  logLevel: 'info'
+  logLevel: 'info',
+  mdns: false,
+  memory: false,
+  maxMessages: 0
 } as const
 
 /** Inclusive bounds of the numeric fields. */
@@ -81,7 +102,8 @@ export const CONFIG_BOUNDS = {
   maxFileBytes: { min: 1, max: 1024 * MIB },
   maxEnvelopeSize: { min: 1, max: 65536 },
   maxPeerMessagesPerSecond: { min: 1, max: 1_000_000 },
-  maxPublishQueue: { min: 1, max: 1_000_000 }
+  maxPublishQueue: { min: 1, max: 1_000_000 },
+  maxMessages: { min: 0, max: 1_000_000_000 }
 } as const
 
 /** A config file larger than this is refused before it is parsed. */

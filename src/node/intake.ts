@@ -55,9 +55,13 @@ export interface IntakeInit {
   frameLifetimeMs: number
   maxEnvelopeBytes: number
   relayQuotaBytes: number
+  /** storage.max_messages (0: no cap) */
+  maxFrames?: number
   onMatched: (m: MatchedFrame) => void
   /** every frame stored, ours or not */
   onAccepted?: (f: AcceptedFrame) => void
+  /** every verdict of take(), for the node's metrics */
+  onVerdict?: (v: IntakeVerdict, source: IntakeSource) => void
   now?: () => number
 }
 
@@ -116,6 +120,7 @@ export class Intake {
       case 'reject': this.stats.rejected++; break
     }
     if (verdict.result === 'reject' || verdict.result === 'ignore') log('%s frame %s: %s', source, verdict.result, verdict.reason)
+    this.init.onVerdict?.(verdict, source)
     return verdict
   }
 
@@ -136,8 +141,9 @@ export class Intake {
     const expiresAt = frameExpiresAt(frame.hour, frame.ttlClass, this.init.frameLifetimeMs)
     const r = await this.init.store().putFrame(
       { hash, bucket, hour: frame.hour, expiresAt, frame: data, dropAtExpiry: frame.ttlClass !== 0 },
-      { bucketQuotaBytes: this.bucketQuotaBytes(), ...(topic === undefined ? {} : { topic }) }
+      { bucketQuotaBytes: this.bucketQuotaBytes(), maxFrames: this.init.maxFrames ?? 0, ...(topic === undefined ? {} : { topic }) }
     )
+    if (r.refused === true) return { result: 'ignore', reason: 'storage full: storage.max_messages is reached by this node\'s users\' mail' }
     if (!r.stored) return r.seq === undefined ? { result: 'duplicate', hash } : { result: 'duplicate', hash, seq: r.seq }
     this.init.onAccepted?.({ bucket, hash, data, source })
     if (topic !== undefined && r.seq !== undefined) {
@@ -171,7 +177,7 @@ export class Intake {
         if (!verifyFrameMac(frame, topic)) continue
         const r = await store.putFrame(
           { hash: rec.hash, bucket, hour: rec.hour, expiresAt: rec.expiresAt, frame: rec.frame },
-          { bucketQuotaBytes: this.bucketQuotaBytes(), topic: topic.topic }
+          { bucketQuotaBytes: this.bucketQuotaBytes(), maxFrames: this.init.maxFrames ?? 0, topic: topic.topic }
         )
         if (r.seq === undefined) continue
         matched++

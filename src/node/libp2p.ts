@@ -7,7 +7,7 @@
  * the node's LevelDB (the datastore passed in).
  */
 import { createHash } from 'node:crypto'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
@@ -19,6 +19,8 @@ import { createTopicScoreParams } from '@libp2p/gossipsub/score'
 import { kadDHT, passthroughMapper, type KadDHT, type SelectFn, type ValidateFn } from '@libp2p/kad-dht'
 import type { PrivateKey } from '@libp2p/interface'
 import { withTimeout } from './tasks.js'
+import { lanDiscovery } from './mdns.js'
+import { networkProtector } from './pnet.js'
 import type { Identify } from '@libp2p/identify'
 import type { Ping } from '@libp2p/ping'
 import type { Datastore } from 'interface-datastore'
@@ -199,6 +201,12 @@ export interface Libp2pInit {
   selectors: Record<string, SelectFn>
   /** peers refused inbound and outbound (src/node/peer-guard.ts) */
   banned?: (peer: string) => boolean
+  /** a private network's key (@libp2p/pnet) @default null: the open network */
+  networkKey?: Uint8Array | null
+  /** LAN discovery by multicast DNS @default false */
+  mdns?: boolean
+  /** libp2p's metrics (src/node/metrics.ts) */
+  metrics?: Libp2pOptions['metrics']
 }
 
 /** StrictNoSign message id: sha256 of the data (messages do not name their author node). */
@@ -207,9 +215,10 @@ function messageId (msg: Message): Uint8Array {
 }
 
 export async function createAsmtpLibp2p (init: Libp2pInit): Promise<AsmtpLibp2p> {
-  const peerDiscovery = (init.bootstrap ?? []).length > 0
+  const peerDiscovery: NonNullable<Libp2pOptions['peerDiscovery']> = (init.bootstrap ?? []).length > 0
     ? [bootstrap({ list: init.bootstrap ?? [], timeout: 0 })]
     : []
+  if (init.mdns === true) peerDiscovery.push(lanDiscovery())
   return await createLibp2p({
     start: false,
     privateKey: init.privateKey,
@@ -220,6 +229,8 @@ export async function createAsmtpLibp2p (init: Libp2pInit): Promise<AsmtpLibp2p>
     },
     transports: [tcp()],
     connectionEncrypters: [noise()],
+    ...(init.networkKey == null ? {} : { connectionProtector: networkProtector(init.networkKey) }),
+    ...(init.metrics === undefined ? {} : { metrics: init.metrics }),
     streamMuxers: [yamux()],
     peerDiscovery,
     connectionManager: {

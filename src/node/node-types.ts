@@ -45,6 +45,10 @@ export interface NodeStatus {
   relayedBytes: number
   /** matched mail past its retention that no device has fetched yet: kept, not dropped */
   unfetchedPastRetention: number
+  /** relayed-only frames evicted since start (relay quota, storage.max_messages) */
+  evictedFrames: number
+  /** relayed-only frames refused since start: storage.max_messages reached by our users' mail */
+  refusedFrames: number
   gossip: Intake['stats']
   catchup: CatchupRuns['stats']
   stem: StemStats

@@ -21,6 +21,8 @@ import { CATCHUP_PROTOCOL, createCatchupResponder } from './catchup/index.js'
 import { CATCHUP_INTERVAL_MS, CatchupRuns } from './catchup-runs.js'
 import { nodeIdentity, type NodeIdentity } from './identity.js'
 import { Intake, type MatchedFrame } from './intake.js'
+import { dialLanPeers } from './mdns.js'
+import { NodeOperator } from './operator.js'
 import { createAsmtpLibp2p, peerScore, type AsmtpLibp2p } from './libp2p.js'
 import { PASSPORT_NAMESPACE, createPassportValidator, selectPassportRecord } from './passport-records.js'
 import { PASSPORT_REPUBLISH_MS, Passports } from './passports.js'
@@ -65,6 +67,8 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
   private readonly outgoing: Outgoing
   private readonly liveness = new Liveness({ host: () => this.host })
   private readonly guard = new PeerGuard({ host: () => this.host })
+  /** errors, metrics and the operator's endpoint (metrics.listen) */
+  readonly operator: NodeOperator
   private timers: NodeJS.Timeout[] = []
   private lastError: string | null = null
   private state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new'
@@ -75,6 +79,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
     this.config = init.config
     this.identity = nodeIdentity(init.nodeKey)
     this.nodeKey = init.nodeKey
+    this.operator = new NodeOperator(this)
     const net = init.config.network
     this.limiter = new RateLimiter({ ratePerSecond: init.config.limits.maxPeerMessagesPerSecond })
     this.buckets = new Buckets({
@@ -91,6 +96,8 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
       frameLifetimeMs: net.frameLifetimeMs,
       maxEnvelopeBytes: init.config.limits.maxEnvelopeSize,
       relayQuotaBytes: init.config.storage.relayQuotaBytes,
+      maxFrames: init.config.storage.maxMessages,
+      onVerdict: (v, source) => { this.operator.onVerdict(v, source) },
       onMatched: (m) => { this.onMatched(m) },
       // a held stem frame that is stored (back from the mesh, or by catch-up) ends its embargo
       onAccepted: (f) => { this.stem.settle(f.hash); this.outgoing.settle(f.hash); if (this.listenerCount('frame') > 0) this.emit('frame', f) },
@@ -100,7 +107,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
     this.publisher = new Publisher({
       buckets: this.buckets,
       stem: () => this.stem,
-      pool: { stamp: async (...args) => await this.stampPool.stamp(...args), close: async () => {} },
+      pool: { stamp: async (...args) => await this.operator.timeStamp(async () => await this.stampPool.stamp(...args)), close: async () => {} },
       pubsub: () => this.host.services.pubsub,
       bucketBits: net.bucketBits,
       stampBits: net.stampBits,
@@ -127,7 +134,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
       intake: this.intake,
       catchups: this.catchups,
       limiter: this.limiter,
-      onError: (message) => { this.lastError = message },
+      onError: (message) => { this.lastError = message; this.operator.errors.add(message) },
       onMember: (bucket) => { this.publisher.retry(this.buckets.topicName(bucket)) }
     })
     this.peers = new PeerFinder({ host: () => this.host, bootstrap: net.bootstrap, relay: net.relay })
@@ -172,7 +179,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
     if (this.state !== 'new') return
     this.state = 'starting'
     const net = this.config.network
-    const store = await openStore({ path: this.config.storage.path, retentionMs: this.config.storage.retentionMs, sync: this.config.storage.sync, ...(this.init.now === undefined ? {} : { now: this.init.now }) })
+    const store = await openStore({ path: this.config.storage.path, memory: this.config.storage.memory, sync: this.config.storage.sync && !this.config.storage.memory, retentionMs: this.config.storage.retentionMs, ...(this.init.now === undefined ? {} : { now: this.init.now }) })
     try {
       this.store = store
       this.pool = createStampPool(this.init.stampThreads === undefined ? {} : { threads: this.init.stampThreads })
@@ -186,7 +193,10 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
         dhtServer: net.reachable,
         banned: (peer) => this.guard.banned(peer),
         validators: { [PASSPORT_NAMESPACE]: createPassportValidator(async (id) => await this.heldPassport(id)) },
-        selectors: { [PASSPORT_NAMESPACE]: selectPassportRecord }
+        selectors: { [PASSPORT_NAMESPACE]: selectPassportRecord },
+        networkKey: net.privateKey,
+        mdns: net.mdns,
+        ...(this.operator.metrics === undefined ? {} : { metrics: this.operator.metrics.libp2p() })
       })
       this.libp2p = libp2p
       this.gossip.attach()
@@ -199,11 +209,13 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
         },
         ...(this.init.now === undefined ? {} : { now: this.init.now })
       })
+      this.operator.catchupServed = responder.stats
       await libp2p.handle(CATCHUP_PROTOCOL, (stream, connection) => {
         void responder.handle(stream, connection).catch((err: Error) => { log('catch-up answer: %s', err.message) })
       }, { maxInboundStreams: 8, maxOutboundStreams: 8 })
       await this.stem.attach()
       await libp2p.start()
+      if (net.mdns) dialLanPeers(libp2p, this.tasks)
       this.state = 'started'
       this.buckets.start()
       for (const t of await store.listTopics()) this.buckets.add(t)
@@ -217,8 +229,10 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
       this.clientServer = server
       const bound = await server.start()
       this.clientAddr = bound.host.includes(':') ? `[${bound.host}]:${bound.port}` : `${bound.host}:${bound.port}`
+      await this.operator.start()
     } catch (err) {
       this.state = 'stopped'
+      await this.operator.stop()
       await this.clientServer?.stop().catch(() => {})
       try {
         await this.libp2p?.stop()
@@ -255,6 +269,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
     await this.stem.stop()
     this.state = 'stopping'
     await this.clientServer?.stop()
+    await this.operator.stop()
     this.clientAddr = null
     for (const t of this.timers) clearInterval(t)
     this.timers = []
@@ -265,6 +280,12 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
     await this.store?.close()
     this.state = 'stopped'
     log('stopped')
+  }
+
+  /** Reloads the devices allowed on the client channel (asmtpd on SIGHUP); removed devices are disconnected. */
+  setUsers (users: string[]): { added: number, removed: number } {
+    if (this.clientServer === undefined) throw new AsmtpError('NOT_STARTED', 'node is not started')
+    return this.clientServer.setUsers(users)
   }
 
   // ---- buckets and topics ------------------------------------------------------------------
@@ -386,6 +407,8 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
       matchedFrames: s.matchedFrames,
       relayedBytes: s.relayedBytes,
       unfetchedPastRetention: s.unfetchedPastRetention,
+      evictedFrames: s.evictedFrames,
+      refusedFrames: s.refusedFrames,
       gossip: { ...this.intake.stats },
       catchup: { ...this.catchups.stats },
       stem: { ...this.stem.stats },

@@ -66,6 +66,29 @@ export class UsageDraft {
     this.changed.set(bucket, u)
   }
 
+  /** Counters summed over every bucket, this draft's changes included. */
+  totals (): BucketUsageValue {
+    const t = this.base.totals()
+    for (const [bucket, u] of this.changed) {
+      const b = this.base.get(bucket)
+      t.relayedBytes += u.relayedBytes - b.relayedBytes
+      t.relayedFrames += u.relayedFrames - b.relayedFrames
+      t.matchedFrames += u.matchedFrames - b.matchedFrames
+    }
+    return t
+  }
+
+  /** The bucket holding the most relayed-only frames (the first such), or undefined when none holds any. */
+  fullestRelayBucket (): number | undefined {
+    let best: number | undefined
+    let most = 0
+    for (const bucket of new Set([...this.target.keys(), ...this.changed.keys()])) {
+      const n = this.get(bucket).relayedFrames
+      if (n > most) { most = n; best = bucket }
+    }
+    return best
+  }
+
   /** The puts (or deletes, for a bucket back at zero) of the changed counters. */
   ops (db: StoreDb): RootBatchOp[] {
     return [...this.changed].map(([bucket, u]): RootBatchOp => {

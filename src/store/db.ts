@@ -1,9 +1,11 @@
 /**
  * The one LevelDB of a node (level 10 / classic-level) and its sublevels (docs/STORAGE.md).
  * Binary sublevels use the 'view' encoding (Uint8Array keys and values); names and the libp2p
- * datastore use 'utf8' keys.
+ * datastore use 'utf8' keys. RAM-only mode (`storage.memory`) puts the same sublevels in a
+ * memory-level database instead: the same abstract-level API, nothing on disk.
  */
 import { Level, type BatchOperation } from 'level'
+import { MemoryLevel } from 'memory-level'
 import { SUBLEVELS } from './keys.js'
 
 export type RootDb = Level<Uint8Array, Uint8Array>
@@ -42,8 +44,13 @@ export interface StoreDb {
   libp2p: NamedSublevel
 }
 
-export function createStoreDb (path: string): StoreDb {
-  const root: RootDb = new Level<Uint8Array, Uint8Array>(path, { keyEncoding: 'view', valueEncoding: 'view' })
+/** The node's database at `path` on disk, or in memory (`path` then only names it in messages). */
+export function createStoreDb (path: string, memory = false): StoreDb {
+  const options = { keyEncoding: 'view', valueEncoding: 'view' } as const
+  // memory-level and classic-level share abstract-level 3: one type serves both
+  const root: RootDb = memory
+    ? new MemoryLevel<Uint8Array, Uint8Array>(options) as unknown as RootDb
+    : new Level<Uint8Array, Uint8Array>(path, options)
   return {
     root,
     meta: named(root, SUBLEVELS.meta),

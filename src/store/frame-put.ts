@@ -25,6 +25,12 @@ export interface PutFrameOptions {
   bucketQuotaBytes: number
   /** 32-byte topic id when the frame matched one of ours */
   topic?: Uint8Array
+  /**
+   * Most frames stored (`storage.max_messages`); 0 or unset: no cap. Over it the oldest
+   * relayed-only frames of the fullest bucket go first; a relayed-only frame is refused when
+   * only matched frames are left; a matched frame is always stored (never dropped silently).
+   */
+  maxFrames?: number
 }
 
 export interface PutFrameResult {
@@ -34,8 +40,10 @@ export interface PutFrameResult {
   seen: boolean
   /** the frame's seq under `topic` (when matched; also when already held and matched) */
   seq?: bigint
-  /** relayed-only frames of this bucket evicted to make room */
+  /** relayed-only frames evicted to make room (of this bucket for its quota, of any for the cap) */
   evicted: number
+  /** a relayed-only frame refused because the cap is reached by matched frames alone */
+  refused?: boolean
 }
 
 /** Most puts committed in one LevelDB batch, and most frame bytes. */
@@ -47,6 +55,7 @@ const EVICT_READ_AHEAD = 64
 interface PendingPut {
   rec: FrameRecord
   quota: number
+  maxFrames: number
   topic: Uint8Array | undefined
   resolve: (r: PutFrameResult) => void
   reject: (err: unknown) => void
@@ -112,6 +121,10 @@ function assertRecord (rec: FrameRecord, opts: PutFrameOptions): void {
 }
 
 export class FramePuts {
+  /** relayed-only frames evicted since the store opened (for the quota or the cap) */
+  evictedTotal = 0
+  /** relayed-only frames refused since the store opened because the cap was reached by matched frames */
+  refusedTotal = 0
   private readonly pending: PendingPut[] = []
   private flushing = false
 
@@ -120,7 +133,7 @@ export class FramePuts {
   async put (rec: FrameRecord, opts: PutFrameOptions): Promise<PutFrameResult> {
     assertRecord(rec, opts)
     return await new Promise<PutFrameResult>((resolve, reject) => {
-      this.pending.push({ rec, quota: opts.bucketQuotaBytes, topic: opts.topic?.slice(), resolve, reject })
+      this.pending.push({ rec, quota: opts.bucketQuotaBytes, maxFrames: opts.maxFrames ?? 0, topic: opts.topic?.slice(), resolve, reject })
       if (!this.flushing) void this.flush()
     })
   }
@@ -185,6 +198,13 @@ export class FramePuts {
         outcomes.push({ stored: false, seen: true, evicted: 0 })
         continue
       }
+      const cap = p.maxFrames
+      if (topic === undefined && cap > 0 && usage.totals().matchedFrames + 1 > cap) {
+        // nothing left to evict but this node's users' mail: relayed frames are refused, not stored
+        // (not marked seen either, so it can come again by catch-up once there is room)
+        outcomes.push({ stored: false, seen: false, evicted: 0, refused: true })
+        continue
+      }
       const fresh: FrameHeader = {
         bucket: rec.bucket, hour: rec.hour, expiresAt: rec.expiresAt, receivedAt: now, arrival: 0n, size: rec.frame.length, keepUntil: 0, matches: []
       }
@@ -200,6 +220,35 @@ export class FramePuts {
       }
       fresh.arrival = ++arrival
       let evicted = 0
+      const evictRelayed = (bucket: number, victim: RelayEntry): void => {
+        ops.push(
+          { type: 'del', key: victim.hash, sublevel: db.frames },
+          { type: 'del', key: victim.hash, sublevel: db.frameData },
+          { type: 'del', key: inventoryKey(bucket, victim.hour, victim.hash), sublevel: db.inventory },
+          { type: 'del', key: victim.key, sublevel: db.relayOrder }
+        )
+        usage.add(bucket, { relayedBytes: -victim.size, relayedFrames: -1 })
+        // its seen entry stays: a replay of it is still a duplicate
+        known.set(hashKey(victim.hash), { seen: true, header: undefined })
+        evicted++
+      }
+      const evictorOf = (bucket: number): Evictor => {
+        let evictor = evictors.get(bucket)
+        if (evictor === undefined) {
+          evictor = new Evictor(s, bucket, gone)
+          evictors.set(bucket, evictor)
+        }
+        return evictor
+      }
+      if (cap > 0) {
+        for (let t = usage.totals(); t.relayedFrames + t.matchedFrames + 1 > cap; t = usage.totals()) {
+          const bucket = usage.fullestRelayBucket()
+          if (bucket === undefined) break
+          const victim = await evictorOf(bucket).next()
+          if (victim === undefined) throw new AsmtpError('STORE_ERROR', `corrupt store: bucket ${bucket} counts relayed frames that its relay order does not hold`)
+          evictRelayed(bucket, victim)
+        }
+      }
       if (topic !== undefined) {
         fresh.matches = [{ topic, seq: nextSeq(topic) }]
         fresh.keepUntil = s.keepUntil(fresh)
@@ -209,26 +258,13 @@ export class FramePuts {
         )
         usage.add(rec.bucket, { matchedFrames: 1 })
       } else {
-        let evictor = evictors.get(rec.bucket)
-        if (evictor === undefined) {
-          evictor = new Evictor(s, rec.bucket, gone)
-          evictors.set(rec.bucket, evictor)
-        }
+        const evictor = evictorOf(rec.bucket)
         while (usage.get(rec.bucket).relayedBytes + fresh.size > p.quota) {
           const victim = await evictor.next()
           if (victim === undefined) {
             throw new AsmtpError('STORE_ERROR', `corrupt store: bucket ${rec.bucket} counts relayed bytes that its relay order does not hold`)
           }
-          ops.push(
-            { type: 'del', key: victim.hash, sublevel: db.frames },
-            { type: 'del', key: victim.hash, sublevel: db.frameData },
-            { type: 'del', key: inventoryKey(rec.bucket, victim.hour, victim.hash), sublevel: db.inventory },
-            { type: 'del', key: victim.key, sublevel: db.relayOrder }
-          )
-          usage.add(rec.bucket, { relayedBytes: -victim.size, relayedFrames: -1 })
-          // its seen entry stays: a replay of it is still a duplicate
-          known.set(hashKey(victim.hash), { seen: true, header: undefined })
-          evicted++
+          evictRelayed(rec.bucket, victim)
         }
         const relay = relayKey(rec.bucket, fresh.arrival, rec.hash)
         ops.push({ type: 'put', key: relay, value: encodeRelayEntry({ size: fresh.size, hour: rec.hour }), sublevel: db.relayOrder })
@@ -250,6 +286,11 @@ export class FramePuts {
     if (arrival > s.lastArrival) ops.push({ type: 'put', key: META_LAST_ARRIVAL_KEY, value: encodeU64Value(arrival), sublevel: db.meta })
     if (ops.length > 0) await db.root.batch<Uint8Array | string, Uint8Array>(ops, { sync: s.sync })
     usage.apply()
+    for (const o of outcomes) {
+      if (o instanceof Error) continue
+      this.evictedTotal += o.evicted
+      if (o.refused === true) this.refusedTotal++
+    }
     s.lastArrival = arrival
     for (const key of changedSeqs) s.topicSeqs.set(key, seqs.get(key) ?? 0n)
     group.forEach((p, i) => {

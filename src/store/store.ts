@@ -40,6 +40,8 @@ export interface StoreInit {
   now?: () => number
   /** fsync every batch of frames and every outgoing entry before the write resolves (storage.sync). @default true */
   sync?: boolean
+  /** RAM only: the database (and the libp2p datastore in it) lives in memory; `path` is not touched @default false */
+  memory?: boolean
 }
 
 function storeError (what: string, err: unknown): AsmtpError {
@@ -60,6 +62,10 @@ export interface StoreStatus {
   relayedBytes: number
   /** matched frames past their retention that no device has fetched yet (kept, never dropped) */
   unfetchedPastRetention: number
+  /** relayed-only frames evicted since the store opened (relay quota or storage.max_messages) */
+  evictedFrames: number
+  /** relayed-only frames refused since the store opened: storage.max_messages reached by this node's users' mail */
+  refusedFrames: number
 }
 
 export interface BucketUsageInfo { relayedBytes: number, relayedFrames: number, matchedFrames: number }
@@ -200,7 +206,9 @@ export class Store {
         frames: t.relayedFrames + t.matchedFrames,
         matchedFrames: t.matchedFrames,
         relayedBytes: t.relayedBytes,
-        unfetchedPastRetention: await this.sweep.countUnfetched()
+        unfetchedPastRetention: await this.sweep.countUnfetched(),
+        evictedFrames: this.puts.evictedTotal,
+        refusedFrames: this.puts.refusedTotal
       }
     })
   }
@@ -270,7 +278,7 @@ export async function openStore (init: StoreInit): Promise<Store> {
   const now = init.now ?? Date.now
   if (typeof now !== 'function') throw new TypeError('now must be a function')
 
-  const db = createStoreDb(init.path)
+  const db = createStoreDb(init.path, init.memory === true)
   try {
     await db.root.open()
   } catch (err) {

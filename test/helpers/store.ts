@@ -71,3 +71,8 @@ export function topicId (n: number): Uint8Array {
 export function isStoreError (e: unknown): boolean {
   return e instanceof AsmtpError && e.code === 'STORE_ERROR'
 }
+
+/** A store status without its since-open counters (evicted, refused), for comparing what is held. */
+export function heldCounts (s: { frames: number, matchedFrames: number, relayedBytes: number, unfetchedPastRetention: number }): { frames: number, matchedFrames: number, relayedBytes: number, unfetchedPastRetention: number } {
+  return { frames: s.frames, matchedFrames: s.matchedFrames, relayedBytes: s.relayedBytes, unfetchedPastRetention: s.unfetchedPastRetention }
+}
