@@ -40,7 +40,7 @@ test(`a home router drops everything for ${CUT_MS / 1000} s while its user sends
     const got = await bob.inbox()
     assert.deepEqual(tally(['before 0', ...texts('cut', 50)], got), { missing: [], duplicated: [] }, 'every message exactly once')
     assert.equal(got.length, 51)
-    console.log(`# partition ${CUT_MS / 1000} s: 50 sent, 50 accepted, 50 delivered, 0 lost, 0 duplicated; the last arrived ${afterHeal} ms after the heal`)
+    console.log(`# partition ${CUT_MS / 1000} s: 50 sent, 50 accepted, 50 delivered, 0 lost, 0 duplicated; the last arrived ${afterHeal} ms after the heal; peak RSS MiB ${net.peakRss()}`)
     assert.ok(afterHeal <= AFTER_HEAL_MS, `all arrived ${afterHeal} ms after the heal (bound ${AFTER_HEAL_MS} ms)`)
   } finally {
     await net.destroy()
@@ -64,7 +64,7 @@ test('10% random loss on every link during 200 messages: all arrive, none twice'
     const latency = bob.received().map(m => (m.at ?? 0) - (alice.acks().find(a => a.text === m.text)?.at ?? NaN))
     const { p50, p99 } = percentiles(latency)
     const retries = alice.events.find(e => e.ev === 'sent')?.retries ?? 0
-    console.log(`# loss 10%: 200 sent, 200 accepted (${retries} sends retried), 200 delivered, 0 lost, 0 duplicated; latency p50 ${p50} ms, p99 ${p99} ms`)
+    console.log(`# loss 10%: 200 sent, 200 accepted (${retries} sends retried), 200 delivered, 0 lost, 0 duplicated; latency p50 ${p50} ms, p99 ${p99} ms; peak RSS MiB ${net.peakRss()}`)
   } finally {
     await net.destroy()
   }
@@ -97,7 +97,7 @@ test('a home node finds the mesh again on its own after every relay restarts and
     const afterMove = Date.now() - moved
     const got = await bob.inbox()
     assert.deepEqual(tally(['first 0', 'relays 0', 'moved 0'], got), { missing: [], duplicated: [] })
-    console.log(`# relays restarted: mail resumed after ${afterRelays} ms; router's public address changed: mail resumed after ${afterMove} ms`)
+    console.log(`# relays restarted: mail resumed after ${afterRelays} ms; router's public address changed: mail resumed after ${afterMove} ms; peak RSS MiB ${net.peakRss()}`)
   } finally {
     await net.destroy()
   }

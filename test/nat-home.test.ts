@@ -56,7 +56,7 @@ test('two NATed home nodes exchange mail through the relays only, never connecte
 
     const latency = bob.received().map(m => (m.at ?? 0) - (alice.acks().find(a => a.text === m.text)?.at ?? NaN))
     const { p50, p99 } = percentiles(latency)
-    console.log(`# home to home, no faults: ${N} + ${N} sent, ${N} + ${N} delivered, 0 lost, 0 duplicated; alice→bob latency p50 ${p50} ms, p99 ${p99} ms`)
+    console.log(`# home to home, no faults: ${N} + ${N} sent, ${N} + ${N} delivered, 0 lost, 0 duplicated; alice→bob latency p50 ${p50} ms, p99 ${p99} ms; peak RSS MiB ${net.peakRss()}`)
   } finally {
     await net.destroy()
   }
@@ -85,7 +85,7 @@ test('mail to a home node that is down while one relay is down too arrives once 
     }
     assert.deepEqual(tally(expected, got), { missing: [], duplicated: [] }, 'every message exactly once')
     assert.equal(got.length, N + 1)
-    console.log(`# offline recipient and relay2 down: ${N + 1} sent, ${N + 1} accepted, ${got.length} delivered, 0 lost, 0 duplicated`)
+    console.log(`# offline recipient and relay2 down: ${N + 1} sent, ${N + 1} accepted, ${got.length} delivered, 0 lost, 0 duplicated; peak RSS MiB ${net.peakRss()}`)
   } finally {
     await net.destroy()
   }

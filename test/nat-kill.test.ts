@@ -47,7 +47,7 @@ test(`both home nodes SIGKILLed ${KILLS_EACH} times each during a ${BURST}-messa
     const t = tally(acked, got)
     assert.deepEqual({ missing: t.missing.length, duplicated: t.duplicated.length }, { missing: 0, duplicated: 0 }, `missing ${t.missing.slice(0, 5).join(', ')}; duplicated ${t.duplicated.slice(0, 5).join(', ')}`)
     assert.equal(got.length, BURST)
-    console.log(`# kill -9 under a burst: ${BURST} sent, ${acked.length} accepted (${done.retries ?? 0} sends retried), ${got.length} delivered, 0 lost, 0 duplicated; kills at ${kills.join(', ')}`)
+    console.log(`# kill -9 under a burst: ${BURST} sent, ${acked.length} accepted (${done.retries ?? 0} sends retried), ${got.length} delivered, 0 lost, 0 duplicated; kills at ${kills.join(', ')}; peak RSS MiB ${net.peakRss()}`)
   } finally {
     await net.destroy()
   }

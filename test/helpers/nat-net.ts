@@ -95,6 +95,8 @@ export class MailNet {
   readonly nodes = new Map<NodeHost, NodeInfo>()
   private readonly devices: Device[] = []
   private readonly extraConfig: string[]
+  private readonly peaks = new Map<NodeHost, number>()
+  private sampler: NodeJS.Timeout | undefined
 
   private constructor (bed: Testbed, root: string, extraConfig: string[]) {
     this.bed = bed
@@ -111,6 +113,9 @@ export class MailNet {
       await net.prepare()
       await Promise.all((['relay1', 'relay2'] as const).map(async h => { await net.start(h) }))
       await Promise.all((['home1', 'home2'] as const).map(async h => { await net.start(h) }))
+      net.sampler = setInterval(() => {
+        for (const h of net.nodes.keys()) void net.rss(h).then(r => { net.peaks.set(h, Math.max(net.peaks.get(h) ?? 0, r)) })
+      }, 500)
     } catch (err) {
       await net.destroy()
       throw err
@@ -211,7 +216,13 @@ export class MailNet {
     return d
   }
 
+  /** Peak RSS of each node so far (MiB, sampled every 500 ms), as one line for a test's report. */
+  peakRss (): string {
+    return [...this.nodes.keys()].map(h => `${h} ${Math.round((this.peaks.get(h) ?? 0) / 1048576)}`).join(', ')
+  }
+
   async destroy (): Promise<void> {
+    clearInterval(this.sampler)
     const dump = process.env.ASMTP_TEST_NODE_LOG_DIR
     if (dump !== undefined) for (const [h, n] of this.nodes) await writeFile(join(dump, `${h}.log`), n.log)
     for (const d of this.devices) d.command({ op: 'quit' })
