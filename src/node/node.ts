@@ -265,7 +265,9 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
       if (this.state === 'new') this.state = 'stopped'
       return
     }
-    // held stem frames are stored (not published) while the store is still open
+    // journalled frames still on their way to the stem get there, then held stem frames are
+    // stored (not published) while the store is still open
+    await this.publisher.settleSends()
     await this.stem.stop()
     this.state = 'stopping'
     await this.clientServer?.stop()

@@ -31,10 +31,14 @@ export class Outgoing {
 
   get size (): number { return this.pending.size }
 
-  /** Journals a frame before the device is told it was accepted: 'held' when it is journalled already. */
-  async record (hash: Uint8Array, bucket: number, frame: Uint8Array): Promise<'new' | 'held' | 'full'> {
+  /**
+   * Journals a frame before the device is told it was accepted: 'held' when it is journalled
+   * already, 'stored' when the node holds it already (nothing to send).
+   */
+  async record (hash: Uint8Array, bucket: number, frame: Uint8Array): Promise<'new' | 'held' | 'stored' | 'full'> {
     const key = toHex(hash)
     if (this.pending.has(key)) return 'held'
+    if (await this.init.store().hasSeen(hash)) return 'stored'
     if (this.pending.size >= MAX_OUTGOING) return 'full'
     await this.init.store().outgoing.put(hash, bucket, frame)
     this.pending.add(key)

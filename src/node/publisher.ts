@@ -27,6 +27,8 @@ const MESH_POLL_MS = 25
 const FORWARD_MAX_QUEUE = 1024
 /** Frames kept to send again when a bucket that had no member gains one. */
 const MAX_UNSENT = 4096
+/** How long a stopping node waits for the stem sends of journalled frames. */
+const STOP_SEND_WAIT_MS = 2_000
 
 /**
  * `stored`: the frame is new to this node and has left it, to the stem successor or fluffed to
@@ -59,6 +61,8 @@ export class Publisher {
   private queue: Array<() => Promise<void>> = []
   private publishing = 0
   private pending = 0
+  /** background stem sends of journalled frames */
+  private readonly sending = new Set<Promise<void>>()
   /** frames published while their bucket had no member, per topic name */
   private readonly unsent = new Map<string, Uint8Array[]>()
   private unsentCount = 0
@@ -98,14 +102,16 @@ export class Publisher {
       }
       const recorded = await journal.record(hash, bucket, stamped)
       if (recorded === 'full') throw new AsmtpError('QUEUE_FULL', 'too many sent frames wait to be stored; retry later')
+      if (recorded === 'stored') return { stored: false, seq: 0n, hash }
       // journalled, so the frame survives a crash from here on: the device is answered now and
       // the stem send (up to STEM_SEND_TIMEOUT_MS twice when a successor stopped answering)
       // goes on in the background, still counted against the queue
       background = true
-      void this.init.stem().sendOwn(bucket, stamped, hash)
+      const send = this.init.stem().sendOwn(bucket, stamped, hash)
         .then(outcome => { if (outcome === 'duplicate') journal.settle(hash) })
         .catch(() => { /* journalled: sent again at the next start, or stored when the stem stops */ })
-        .finally(() => { this.pending-- })
+        .finally(() => { this.pending--; this.sending.delete(send) })
+      this.sending.add(send)
       return { stored: recorded === 'new', seq: 0n, hash }
     } finally {
       if (!background) this.pending--
@@ -171,6 +177,18 @@ export class Publisher {
     this.unsent.delete(name)
     this.unsentCount -= list.length
     for (const data of list) void this.gossip(name, data).catch(() => {})
+  }
+
+  /**
+   * Waits (at most waitMs) for the background stem sends of journalled frames, so that a node
+   * that stops holds them on the stem, which stores them; those still out are sent again from
+   * the journal at the next start.
+   */
+  async settleSends (waitMs = STOP_SEND_WAIT_MS): Promise<void> {
+    if (this.sending.size === 0) return
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([Promise.allSettled([...this.sending]), new Promise(resolve => { timer = setTimeout(resolve, waitMs) })])
+    clearTimeout(timer)
   }
 
   /** Runs what is queued (the node stops: every waiting publish settles). */
