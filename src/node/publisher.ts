@@ -38,6 +38,8 @@ const STOP_SEND_WAIT_MS = 2_000
  */
 export interface PublishResult { stored: boolean, seq: bigint, hash: Uint8Array }
 
+interface FloodPublisher { publish: (topic: string, data: Uint8Array, opts?: { floodPublish?: boolean }) => Promise<unknown> }
+
 export interface PublisherInit {
   buckets: Buckets
   stem: () => Stem
@@ -122,7 +124,8 @@ export class Publisher {
    * Sends a stored (fluffed) frame to the bucket's mesh peers, waiting while their streams are full. A
    * bucket joined a moment ago has no mesh until gossipsub's next heartbeat grafts one, and a
    * publish into an empty mesh reaches nobody (the members' catch-up may already have run):
-   * while the bucket has members but no mesh yet, wait for it, at most MESH_WAIT_MS.
+   * while the bucket has members but no mesh yet, wait for it, at most MESH_WAIT_MS, then flood
+   * it to the members; with no member at all, keep it for retry().
    */
   async gossip (name: string, data: Uint8Array): Promise<void> {
     const pubsub = this.init.pubsub()
@@ -131,9 +134,16 @@ export class Publisher {
       await new Promise(resolve => setTimeout(resolve, MESH_POLL_MS))
     }
     // nobody carries the bucket yet (a node just started, or cut off): the frame is stored and a
-    // member's catch-up finds it, but one that connected a moment ago may have caught up already;
-    // sent again when the bucket gains a member (retry)
-    if (pubsub.getSubscribers(name).length === 0) this.keepUnsent(name, data)
+    // member's catch-up finds it, but one that connected a moment ago may have caught up already.
+    // It is not published now (gossipsub would mark it seen and refuse it later as a duplicate)
+    // but when the bucket gains a member (retry)
+    if (pubsub.getSubscribers(name).length === 0) {
+      this.keepUnsent(name, data)
+      return
+    }
+    // members but still no mesh after the wait: gossipsub would send it to nobody; flood it to
+    // the members instead
+    const flood = meshPeers(pubsub, name).length === 0
     await waitForOutboundDrain(pubsub, { peers: meshPeers(pubsub, name), signal: this.init.signal() })
     await new Promise<void>((resolve, reject) => {
       this.queue.push(async () => {
@@ -142,7 +152,8 @@ export class Publisher {
           return
         }
         try {
-          await pubsub.publish(name, data)
+          // gossipsub 17's publish takes per-message options; its PubSub type names only two arguments
+          await (pubsub as unknown as FloodPublisher).publish(name, data, flood ? { floodPublish: true } : undefined)
           resolve()
         } catch (err) {
           reject(err instanceof Error ? err : new Error(String(err)))
