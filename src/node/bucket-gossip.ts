@@ -95,6 +95,8 @@ export class BucketGossip {
   }
 
   private takeForward (hash: Uint8Array): boolean {
+    // asked for every duplicate a peer gossips (a relay's hot path): usually nothing is forwarded
+    if (this.forwarding.size === 0) return false
     const key = toHex(hash)
     const until = this.forwarding.get(key)
     if (until === undefined) return false

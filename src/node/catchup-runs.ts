@@ -47,7 +47,7 @@ export interface CatchupRunsInit {
    * mesh never had it; forwarding it lets the bucket's other members have it within seconds
    * instead of at their next periodic catch-up.
    */
-  forward?: (bucket: number, frame: Uint8Array) => void
+  forward?: (bucket: number, frame: Uint8Array, hash: Uint8Array) => void
   now?: () => number
 }
 
@@ -124,7 +124,7 @@ export class CatchupRuns {
       accept: async (frame) => {
         const v = await this.init.intake.take(frame, bucket, 'catchup')
         if (v.result === 'accept') {
-          if (this.init.forward !== undefined && frameHour(now) - decodeFrameHour(frame) <= FORWARD_MAX_AGE_HOURS) this.init.forward(bucket, frame)
+          if (this.init.forward !== undefined && frameHour(now) - decodeFrameHour(frame) <= FORWARD_MAX_AGE_HOURS) this.init.forward(bucket, frame, v.hash)
           return 'stored'
         }
         return v.result === 'reject' ? 'invalid' : 'duplicate'

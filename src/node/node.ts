@@ -11,7 +11,7 @@ import type { Datastore } from 'interface-datastore'
 import type { Ed25519KeyPair } from '../crypto/index.js'
 import { AsmtpError } from '../errors.js'
 import type { NodeConfig } from '../config/index.js'
-import { createStampPool, frameHash, type StampPool } from '../frame/index.js'
+import { createStampPool, type StampPool } from '../frame/index.js'
 import { Passport } from '../passport/index.js'
 import { openStore, type Store, type StoredEnvelope, type RegisteredTopic } from '../store/index.js'
 import { createClientServer, type ClientBackend, type ClientServer } from '../channel/index.js'
@@ -125,7 +125,7 @@ export class AsmtpNode extends EventEmitter<{ envelope: [EnvelopeEvent], frame: 
       intake: this.intake,
       tasks: this.tasks,
       frameLifetimeMs: net.frameLifetimeMs,
-      forward: (bucket, frame) => { this.gossip.willForward(frameHash(frame)); this.publisher.forward(this.buckets.topicName(bucket), frame) },
+      forward: (bucket, frame, hash) => { this.gossip.willForward(hash); this.publisher.forward(this.buckets.topicName(bucket), frame) },
       ...(init.now === undefined ? {} : { now: init.now })
     })
     this.gossip = new BucketGossip({

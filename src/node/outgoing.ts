@@ -47,7 +47,8 @@ export class Outgoing {
 
   /** The frame is stored now: its journal entry goes (batched). */
   settle (hash: Uint8Array): void {
-    if (!this.pending.delete(toHex(hash))) return
+    // called for every frame the node stores (a relay's hot path): nothing to do most of the time
+    if (this.pending.size === 0 || !this.pending.delete(toHex(hash))) return
     this.settled.push(hash)
     this.flushing ??= Promise.resolve().then(async () => {
       const batch = this.settled
