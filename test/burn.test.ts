@@ -10,7 +10,7 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -18,11 +18,11 @@ import fc from 'fast-check'
 import { Account, isAsmtpError, decodePlaintext, encodePlaintext, PLAINTEXT_VERSION, PLAINTEXT_VERSION_FLAGS } from '../src/index.js'
 import { collect, freePort, readyDaemon, stopChild } from './helpers/process.js'
 import { waitFor } from './helpers/testnet.js'
+import { nodeFolder, soloNodeYaml } from './helpers/daemon.js'
 import { FAST, syncUntil } from './helpers/accounts.js'
 
 const CLI = fileURLToPath(new URL('../cli/asmtp-cli.js', import.meta.url))
 const DAEMON = fileURLToPath(new URL('../cli/asmtpd.js', import.meta.url))
-const NODE_TOOL = fileURLToPath(new URL('../cli/asmtpd-cli.js', import.meta.url))
 const RUN_MS = 30_000
 
 const message = (burn: boolean): Parameters<typeof encodePlaintext>[0] => ({ id: randomBytes(16), time: Date.now(), contentType: 'text/plain', body: randomBytes(40), ...(burn ? { burn: true } : {}) })
@@ -90,15 +90,9 @@ before(async () => {
   const alice = await Account.create({ dir: join(root, 'alice'), alias: 'alice' })
   const laptop = await Account.create({ dir: join(root, 'laptop'), alias: 'laptop' })
   const phone = await Account.create({ dir: join(root, 'phone'), alias: 'phone', join: (await laptop.identity()).passportId })
-  const users = (await Promise.all([alice, laptop, phone].map(async x => (await x.identity()).deviceKey))).map(k => `'${k}'`).join(', ')
+  const users = await Promise.all([alice, laptop, phone].map(async x => (await x.identity()).deviceKey))
   const nodeDir = join(root, 'node')
-  await mkdir(nodeDir)
-  await writeFile(join(nodeDir, 'config.yaml'), [
-    'secret: ./node.key', `users: [${users}]`, 'client:', `  listen: 127.0.0.1:${await freePort()}`,
-    'network:', '  listen: [/ip4/127.0.0.1/tcp/0]', '  bootstrap: []', 'storage:', '  path: ./data', 'log:', '  level: error'
-  ].join('\n') + '\n')
-  const key = await collect(launch(NODE_TOOL, ['generate-new-key', '--output', join(nodeDir, 'node.key'), '--json']), RUN_MS)
-  assert.equal(key.code, 0, key.stderr)
+  await nodeFolder(nodeDir, soloNodeYaml(users, await freePort()))
   remote = await readyDaemon(launch(DAEMON, ['--config', join(nodeDir, 'config.yaml')]), RUN_MS)
 })
 

@@ -2,18 +2,17 @@ import '../src/polyfill.js'
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Account } from '../src/index.js'
-import { collect, freePort, readyDaemon, stopChild } from './helpers/process.js'
+import { freePort, readyDaemon, stopChild } from './helpers/process.js'
 import { waitFor } from './helpers/testnet.js'
+import { nodeFolder, soloNodeYaml } from './helpers/daemon.js'
 import { FAST } from './helpers/accounts.js'
 
 const DAEMON = fileURLToPath(new URL('../cli/asmtpd.js', import.meta.url))
-const NODE_TOOL = fileURLToPath(new URL('../cli/asmtpd-cli.js', import.meta.url))
-const RUN_MS = 30_000
 const MESSAGES = 100
 const KILLS = 5
 /** How long one message may take to get through, restarts included, on a loaded machine. */
@@ -56,15 +55,9 @@ before(async () => {
   root = await mkdtemp(join(tmpdir(), 'asmtp-client-crash-'))
   const a = await Account.create({ dir: join(root, 'alice'), alias: 'alice' })
   const b = await Account.create({ dir: join(root, 'bob'), alias: 'bob' })
-  const users = (await Promise.all([a, b].map(async x => (await x.identity()).deviceKey))).map(k => `'${k}'`).join(', ')
+  const users = await Promise.all([a, b].map(async x => (await x.identity()).deviceKey))
   nodeDir = join(root, 'node')
-  await mkdir(nodeDir)
-  await writeFile(join(nodeDir, 'config.yaml'), [
-    'secret: ./node.key', `users: [${users}]`, 'client:', `  listen: 127.0.0.1:${await freePort()}`,
-    'network:', '  listen: [/ip4/127.0.0.1/tcp/0]', '  bootstrap: []', 'storage:', '  path: ./data', 'log:', '  level: error'
-  ].join('\n') + '\n')
-  const key = await collect(launch(NODE_TOOL, ['generate-new-key', '--output', join(nodeDir, 'node.key'), '--json']), RUN_MS)
-  assert.equal(key.code, 0, key.stderr)
+  await nodeFolder(nodeDir, soloNodeYaml(users, await freePort()))
   await startDaemon()
   assert.ok(remote !== undefined)
   alice = await Account.open({ dir: join(root, 'alice'), remote, ...FAST })

@@ -15,13 +15,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Account, Spool, spoolPaths } from '../src/index.js'
-import { collect, freePort, readyDaemon, stopChild } from './helpers/process.js'
+import { freePort, readyDaemon, stopChild } from './helpers/process.js'
 import { waitFor } from './helpers/testnet.js'
+import { nodeFolder, soloNodeYaml } from './helpers/daemon.js'
 import { FAST, syncUntil } from './helpers/accounts.js'
 
 const CLI = fileURLToPath(new URL('../cli/asmtp-cli.js', import.meta.url))
 const DAEMON = fileURLToPath(new URL('../cli/asmtpd.js', import.meta.url))
-const NODE_TOOL = fileURLToPath(new URL('../cli/asmtpd-cli.js', import.meta.url))
 const RUN_MS = 30_000
 const FILES = 100
 const ARRIVAL_MS = 150_000
@@ -68,15 +68,9 @@ before(async () => {
   root = await mkdtemp(join(tmpdir(), 'asmtp-spool-'))
   const a = await Account.create({ dir: join(root, 'alice'), alias: 'alice' })
   const b = await Account.create({ dir: join(root, 'bob'), alias: 'bob' })
-  const users = (await Promise.all([a, b].map(async x => (await x.identity()).deviceKey))).map(k => `'${k}'`).join(', ')
+  const users = await Promise.all([a, b].map(async x => (await x.identity()).deviceKey))
   const nodeDir = join(root, 'node')
-  await mkdir(nodeDir)
-  await writeFile(join(nodeDir, 'config.yaml'), [
-    'secret: ./node.key', `users: [${users}]`, 'client:', `  listen: 127.0.0.1:${await freePort()}`,
-    'network:', '  listen: [/ip4/127.0.0.1/tcp/0]', '  bootstrap: []', 'storage:', '  path: ./data', 'log:', '  level: error'
-  ].join('\n') + '\n')
-  const key = await collect(launch(NODE_TOOL, ['generate-new-key', '--output', join(nodeDir, 'node.key'), '--json']), RUN_MS)
-  assert.equal(key.code, 0, key.stderr)
+  await nodeFolder(nodeDir, soloNodeYaml(users, await freePort()))
   remote = await readyDaemon(launch(DAEMON, ['--config', join(nodeDir, 'config.yaml')]), RUN_MS)
   alice = await Account.open({ dir: join(root, 'alice'), remote, ...FAST })
   bob = await Account.open({ dir: join(root, 'bob'), remote, ...FAST })

@@ -124,3 +124,14 @@ export async function spawnDaemon (init: SpawnDaemonInit): Promise<Daemon> {
     }
   }
 }
+
+/**
+ * The config lines of one node on 127.0.0.1 with no peers, for these device keys (hex), its
+ * client channel on `clientPort` (fixed, so that a restarted node is found where it was).
+ */
+export function soloNodeYaml (users: string[], clientPort: number): string[] {
+  return [
+    'secret: ./node.key', `users: [${users.map(k => `'${k}'`).join(', ')}]`, 'client:', `  listen: 127.0.0.1:${clientPort}`,
+    'network:', '  listen: [/ip4/127.0.0.1/tcp/0]', '  bootstrap: []', 'storage:', '  path: ./data', 'log:', '  level: error'
+  ]
+}
