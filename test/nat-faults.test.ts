@@ -5,7 +5,7 @@
 import '../src/polyfill.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { MailNet, percentiles, tally } from './helpers/nat-net.js'
+import { latencies, MailNet, percentiles, tally } from './helpers/nat-net.js'
 import { needsRoot } from './helpers/root.js'
 
 const skip = needsRoot('ip', 'iptables', 'ss')
@@ -20,8 +20,7 @@ test(`a home router drops everything for ${CUT_MS / 1000} s while its user sends
   try {
     const alice = net.device('alice')
     const bob = net.device('bob')
-    bob.command({ op: 'watch' })
-    await bob.until('watching', evs => evs.find(e => e.ev === 'connected'), 60_000)
+    await bob.watch()
     alice.command({ op: 'send', to: 'bob', prefix: 'before', count: 1 })
     await bob.until('the first message', () => bob.received().length >= 1 ? true : undefined, 60_000)
 
@@ -52,8 +51,7 @@ test('10% random loss on every link during 200 messages: all arrive, none twice'
   try {
     const alice = net.device('alice')
     const bob = net.device('bob')
-    bob.command({ op: 'watch' })
-    await bob.until('watching', evs => evs.find(e => e.ev === 'connected'), 60_000)
+    await bob.watch()
     net.bed.loss(0.1)
     alice.command({ op: 'send', to: 'bob', prefix: 'lossy', count: 200, retryMs: 120_000 })
     await alice.until('200 acknowledgements', evs => evs.find(e => e.ev === 'sent' || e.ev === 'error'), 300_000)
@@ -61,7 +59,7 @@ test('10% random loss on every link during 200 messages: all arrive, none twice'
     const got = await bob.inbox()
     assert.deepEqual(tally(texts('lossy', 200), got), { missing: [], duplicated: [] }, 'every message exactly once')
     assert.equal(got.length, 200)
-    const latency = bob.received().map(m => (m.at ?? 0) - (alice.acks().find(a => a.text === m.text)?.at ?? NaN))
+    const latency = latencies(alice, bob)
     const { p50, p99 } = percentiles(latency)
     const retries = alice.events.find(e => e.ev === 'sent')?.retries ?? 0
     console.log(`# loss 10%: 200 sent, 200 accepted (${retries} sends retried), 200 delivered, 0 lost, 0 duplicated; latency p50 ${p50} ms, p99 ${p99} ms; peak RSS MiB ${net.peakRss()}`)
@@ -75,8 +73,7 @@ test('a home node finds the mesh again on its own after every relay restarts', {
   try {
     const alice = net.device('alice')
     const bob = net.device('bob')
-    bob.command({ op: 'watch' })
-    await bob.until('watching', evs => evs.find(e => e.ev === 'connected'), 60_000)
+    await bob.watch()
     alice.command({ op: 'send', to: 'bob', prefix: 'first', count: 1 })
     await bob.until('the first message', () => bob.received().length >= 1 ? true : undefined, 60_000)
 

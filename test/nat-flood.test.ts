@@ -7,7 +7,7 @@ import '../src/polyfill.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { fileURLToPath } from 'node:url'
-import { Device, MailNet, percentiles, tally, type NodeHost } from './helpers/nat-net.js'
+import { Device, latencies, MailNet, percentiles, tally, type NodeHost } from './helpers/nat-net.js'
 import { needsRoot } from './helpers/root.js'
 
 const skip = needsRoot('ip', 'iptables', 'ss')
@@ -27,8 +27,7 @@ test('a flood of junk frames: mail still arrives, the flooder is disconnected, m
   try {
     const alice = net.device('alice')
     const bob = net.device('bob')
-    bob.command({ op: 'watch' })
-    await bob.until('watching', evs => evs.find(e => e.ev === 'connected'), 60_000)
+    await bob.watch()
     const flooder = new Device('alice', net.bed.spawn('inet', process.execPath, [FLOODER, `${net.relayAddr('relay1')},${net.relayAddr('relay2')}`, '4', '4', String(FLOOD_MS)]))
     const ready = await flooder.until('the flooder', evs => evs.find(e => e.ev === 'ready' || e.ev === 'fatal'), 60_000)
     assert.equal(ready.ev, 'ready', ready.error)
@@ -45,7 +44,7 @@ test('a flood of junk frames: mail still arrives, the flooder is disconnected, m
     const cutAt = flooder.events.length
     await flooder.until('the flooder to have no connection left', evs =>
       evs.slice(cutAt).some(e => (e.ev === 'tick' || e.ev === 'done') && e.connections === 0) ? true : undefined, 30_000)
-    const latency = bob.received().map(m => (m.at ?? 0) - (alice.acks().find(a => a.text === m.text)?.at ?? NaN))
+    const latency = latencies(alice, bob)
     const { p50, p99 } = percentiles(latency)
     for (const h of NODES) assert.ok((peak.get(h) ?? 0) < MAX_RSS_BYTES, `${h} peak RSS ${peak.get(h)} bytes`)
     const mib = (h: NodeHost): string => ((peak.get(h) ?? 0) / 1048576).toFixed(0)

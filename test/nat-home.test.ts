@@ -7,7 +7,7 @@ import '../src/polyfill.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { ADDRESS } from './helpers/netns.js'
-import { CLIENT_PORT, MailNet, percentiles, tally } from './helpers/nat-net.js'
+import { CLIENT_PORT, latencies, MailNet, percentiles, tally } from './helpers/nat-net.js'
 import { needsRoot } from './helpers/root.js'
 
 const skip = needsRoot('ip', 'iptables', 'ss')
@@ -21,10 +21,7 @@ test('two NATed home nodes exchange mail through the relays only, never connecte
   try {
     const alice = net.device('alice')
     const bob = net.device('bob')
-    for (const d of [alice, bob]) {
-      d.command({ op: 'watch' })
-      await d.until('watching', evs => evs.find(e => e.ev === 'connected'), 60_000)
-    }
+    await Promise.all([alice.watch(), bob.watch()])
     alice.command({ op: 'send', to: 'bob', prefix: 'a2b', count: N })
     bob.command({ op: 'send', to: 'alice', prefix: 'b2a', count: N })
     await bob.until(`${N} messages from alice`, () => bob.received().length >= N ? true : undefined, DELIVERY_MS)
@@ -54,7 +51,7 @@ test('two NATed home nodes exchange mail through the relays only, never connecte
     assert.equal(probe, 'timeout')
     assert.ok(net.bed.refusedInbound('router1') > 0, 'router1 dropped the attempt')
 
-    const latency = bob.received().map(m => (m.at ?? 0) - (alice.acks().find(a => a.text === m.text)?.at ?? NaN))
+    const latency = latencies(alice, bob)
     const { p50, p99 } = percentiles(latency)
     console.log(`# home to home, no faults: ${N} + ${N} sent, ${N} + ${N} delivered, 0 lost, 0 duplicated; alice→bob latency p50 ${p50} ms, p99 ${p99} ms; peak RSS MiB ${net.peakRss()}`)
   } finally {
@@ -77,12 +74,7 @@ test('mail to a home node that is down while one relay is down too arrives once 
     await net.start('home2')
     const bob = net.device('bob')
     const expected = ['warm 0', ...texts('offline', N)]
-    const deadline = Date.now() + DELIVERY_MS
-    let got: string[] = []
-    while (Date.now() < deadline) {
-      got = await bob.inbox()
-      if (tally(expected, got).missing.length === 0) break
-    }
+    const got = await bob.inboxWith(expected, DELIVERY_MS)
     assert.deepEqual(tally(expected, got), { missing: [], duplicated: [] }, 'every message exactly once')
     assert.equal(got.length, N + 1)
     console.log(`# offline recipient and relay2 down: ${N + 1} sent, ${N + 1} accepted, ${got.length} delivered, 0 lost, 0 duplicated; peak RSS MiB ${net.peakRss()}`)

@@ -18,8 +18,7 @@ test(`both home nodes SIGKILLed ${KILLS_EACH} times each during a ${BURST}-messa
   try {
     const alice = net.device('alice')
     const bob = net.device('bob')
-    bob.command({ op: 'watch' })
-    await bob.until('watching', evs => evs.find(e => e.ev === 'connected'), 60_000)
+    await bob.watch()
     alice.command({ op: 'send', to: 'bob', prefix: 'burst', count: BURST, retryMs: 120_000 })
     const victims: NodeHost[] = []
     for (let i = 0; i < KILLS_EACH; i++) victims.push('home1', 'home2')
@@ -38,12 +37,7 @@ test(`both home nodes SIGKILLed ${KILLS_EACH} times each during a ${BURST}-messa
     assert.equal(kills.length, 2 * KILLS_EACH, `kills: ${kills.join(', ')}`)
     const acked = [...new Set(alice.acks().map(a => a.text ?? ''))]
     assert.equal(acked.length, BURST)
-    let got: string[] = []
-    const deadline = Date.now() + 180_000
-    while (Date.now() < deadline) {
-      got = await bob.inbox()
-      if (tally(acked, got).missing.length === 0) break
-    }
+    const got = await bob.inboxWith(acked, 180_000)
     const t = tally(acked, got)
     assert.deepEqual({ missing: t.missing.length, duplicated: t.duplicated.length }, { missing: 0, duplicated: 0 }, `missing ${t.missing.slice(0, 5).join(', ')}; duplicated ${t.duplicated.slice(0, 5).join(', ')}`)
     assert.equal(got.length, BURST)
@@ -58,8 +52,7 @@ test('a home node SIGKILLed while cut off, with acknowledged mail not yet out, d
   try {
     const alice = net.device('alice')
     const bob = net.device('bob')
-    bob.command({ op: 'watch' })
-    await bob.until('watching', evs => evs.find(e => e.ev === 'connected'), 60_000)
+    await bob.watch()
     alice.command({ op: 'send', to: 'bob', prefix: 'warm', count: 1 })
     await bob.until('the first message', () => bob.received().length >= 1 ? true : undefined, 60_000)
     net.bed.partition('router1', true)

@@ -8,7 +8,7 @@
  */
 import '../src/polyfill.js'
 import { parseArgs } from 'node:util'
-import { MailNet, percentiles, tally, type Device, type NodeHost } from './helpers/nat-net.js'
+import { latencies, MailNet, percentiles, tally, type Device, type NodeHost } from './helpers/nat-net.js'
 import { needsRoot } from './helpers/root.js'
 
 const { values } = parseArgs({ options: { minutes: { type: 'string', default: '5' }, batch: { type: 'string', default: '10' } } })
@@ -42,10 +42,7 @@ async function main (): Promise<number> {
   try {
     const alice = net.device('alice')
     const bob = net.device('bob')
-    for (const d of [alice, bob]) {
-      d.command({ op: 'watch' })
-      await d.until('watching', evs => evs.find(e => e.ev === 'connected'), 60_000)
-    }
+    await Promise.all([alice.watch(), bob.watch()])
     const sent: Record<'alice' | 'bob', string[]> = { alice: [], bob: [] }
     const end = t0 + minutes * 60_000
     let round = 0
@@ -78,16 +75,10 @@ async function main (): Promise<number> {
     console.log(`soak: ${round} rounds, faults: ${faults.join('; ')}`)
     const report = async (from: Device, to: Device, expected: string[]): Promise<{ lost: number, dup: number, late: number }> => {
       await from.until('every send acknowledged', evs => evs.filter(e => e.ev === 'sent' || e.ev === 'error').length >= round ? true : undefined, 600_000)
-      const deadline = Date.now() + 180_000
-      let got: string[] = []
-      while (Date.now() < deadline) {
-        got = await to.inbox()
-        if (tally(expected, got).missing.length === 0) break
-        await pause(2000)
-      }
+      const got = await to.inboxWith(expected, 180_000)
       const t = tally(expected, got)
-      const acked = new Map(from.acks().map(a => [a.text ?? '', a.at ?? 0]))
-      const lat = to.received().map(m => (m.at ?? 0) - (acked.get(m.text ?? '') ?? NaN)).filter(x => Number.isFinite(x))
+      const acked = new Set(from.acks().map(a => a.text ?? ''))
+      const lat = latencies(from, to)
       const { p50, p99 } = percentiles(lat)
       const late = lat.filter(x => x > LATE_MS).length
       const errors = from.events.filter(e => e.ev === 'error').length

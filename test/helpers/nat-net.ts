@@ -76,8 +76,24 @@ export class Device {
     }
   }
 
+  /** Starts watching for mail; resolves once the watch is connected. */
+  async watch (timeoutMs = 60_000): Promise<void> {
+    this.command({ op: 'watch' })
+    await this.until('watching', evs => evs.find(e => e.ev === 'connected'), timeoutMs)
+  }
+
   acks (): DeviceEvent[] { return this.events.filter(e => e.ev === 'ack') }
   received (): DeviceEvent[] { return this.events.filter(e => e.ev === 'msg') }
+
+  /** Syncs until every expected text is in the inbox, or until timeoutMs; returns the inbox texts. */
+  async inboxWith (expected: string[], timeoutMs: number): Promise<string[]> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const got = await this.inbox()
+      if (tally(expected, got).missing.length === 0 || Date.now() > deadline) return got
+      await new Promise(resolve => setTimeout(resolve, 1000))
+    }
+  }
 
   /** Syncs and returns every received text, repeats included. */
   async inbox (timeoutMs = 60_000): Promise<string[]> {
@@ -239,6 +255,12 @@ export function tally (expected: string[], got: string[]): { missing: string[], 
     missing: expected.filter(t => (counts.get(t) ?? 0) === 0),
     duplicated: [...counts].filter(([, n]) => n > 1).map(([t]) => t)
   }
+}
+
+/** For each message `receiver` got, ms from `sender`'s acknowledgement of it to its arrival. */
+export function latencies (sender: Device, receiver: Device): number[] {
+  const acked = new Map(sender.acks().map(a => [a.text ?? '', a.at ?? 0]))
+  return receiver.received().map(m => (m.at ?? 0) - (acked.get(m.text ?? '') ?? NaN)).filter(x => Number.isFinite(x))
 }
 
 /** p50 and p99 of a list of numbers (ms). */
